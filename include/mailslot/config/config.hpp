@@ -1,0 +1,53 @@
+// The configuration snapshot: immutable once loaded, shared by everything that reads it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mailslot/lmtp/limits.hpp"
+
+namespace mailslot::config {
+
+struct Listener {
+  enum class Kind { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  std::string address;           // as written: "127.0.0.1:24", "[::1]:24", "unix:/run/mailslot/lmtp"
+  std::string host;              // tcp: "127.0.0.1", "::1", "0.0.0.0", "::"
+  std::uint16_t port = 0;        // tcp
+  std::filesystem::path path;    // unix
+  unsigned mode = 0660;          // unix: permission bits of the socket file
+};
+
+struct Timeouts {
+  std::chrono::milliseconds command{std::chrono::minutes(5)};   // waiting for a command line
+  std::chrono::milliseconds data{std::chrono::minutes(10)};     // between reads inside DATA
+  std::chrono::milliseconds shutdown{std::chrono::seconds(30)}; // drain bound on SIGTERM
+};
+
+struct Mail {
+  std::filesystem::path root;                          // nothing is written outside it
+  std::string mailbox = "{domain}/{user}/Maildir";     // below root
+  std::vector<std::string> domains;
+  std::vector<std::string> users;                      // empty: every local part exists
+  bool fold_case = true;
+  bool fsync = true;
+};
+
+struct Config {
+  std::filesystem::path source;    // file it was read from ("" for built-ins)
+  std::string hostname;            // defaults to gethostname()
+  std::vector<Listener> listeners;
+  lmtp::Limits limits;
+  Timeouts timeouts;
+  std::size_t max_connections = 1000;
+  unsigned io_threads = 1;         // threads running the event loop
+  unsigned disk_threads = 16;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
+  Mail mail;
+  std::string log_level = "info";
+};
+
+}  // namespace mailslot::config

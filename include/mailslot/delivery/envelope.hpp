@@ -1,0 +1,29 @@
+// What the delivery layer needs to know about a message: who sent it, to whom, from where.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mailslot::delivery {
+
+// A resolved recipient: the address it was given as and the Maildir it goes to.
+struct Mailbox {
+  std::string address;              // canonical forward-path without brackets, "bob@example.test"
+  std::filesystem::path maildir;    // absolute path of the Maildir (the directory holding cur/new/tmp)
+};
+
+struct Envelope {
+  std::string reverse_path;         // without brackets; empty for the null sender <>
+  std::vector<std::shared_ptr<const Mailbox>> recipients;  // accepted recipients, in RCPT order
+  // Trace information for the Received: header (RFC 5321 §4.4).
+  std::string client_helo;          // LHLO argument
+  std::string client_address;       // "127.0.0.1", "::1", or "" for a UNIX socket peer
+  std::string session_id;           // mailslot's id for the session/transaction, also in logs
+  std::string hostname;             // our name
+  std::chrono::system_clock::time_point received_at;
+};
+
+}  // namespace mailslot::delivery

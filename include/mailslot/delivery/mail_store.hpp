@@ -1,0 +1,42 @@
+// Where messages go. Every method here blocks on the disk: the server calls them on its worker
+// pool, never on the event loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "mailslot/delivery/envelope.hpp"
+#include "mailslot/delivery/outcome.hpp"
+
+namespace mailslot::delivery {
+
+// One message being received: a spool that content is appended to, then committed to every
+// recipient or discarded. Not thread-safe; used by one session at a time.
+class MessageWriter {
+ public:
+  virtual ~MessageWriter() = default;
+  // Appends decoded message content. On error nothing more should be appended; the caller
+  // discards. The returned outcome says how recipients are answered.
+  virtual std::optional<Outcome> append(std::string_view data) = 0;
+  // Makes the message durable for every recipient of the envelope and removes the spool.
+  // Returns exactly one outcome per envelope recipient, in order.
+  virtual std::vector<Outcome> commit() = 0;
+  // Removes the spool; nothing is delivered. Safe to call after a failed append or commit.
+  virtual void discard() = 0;
+  // Octets of content appended so far (without trace headers).
+  virtual std::uint64_t content_size() const = 0;
+};
+
+class MailStore {
+ public:
+  virtual ~MailStore() = default;
+  // Creates the spool for this envelope (trace headers written first). On failure returns
+  // nullptr and sets `failure` to the outcome for every recipient.
+  virtual std::unique_ptr<MessageWriter> begin(const Envelope& envelope, Outcome& failure) = 0;
+};
+
+}  // namespace mailslot::delivery

@@ -1,0 +1,32 @@
+// Maildir delivery following the durability contract (docs/reliability.md, ARCHITECTURE.md):
+// spool in tmp/ of the first recipient's Maildir → fsync → link() (copy across file systems)
+// into each recipient's new/ under a fresh unique name → fsync each new/ → one outcome each.
+#pragma once
+
+#include <string>
+
+#include "mailslot/delivery/mail_store.hpp"
+
+namespace mailslot::delivery {
+
+struct MaildirStoreOptions {
+  std::string hostname;  // for unique names; sanitised by maildir_name
+  bool fsync = true;     // false only for benchmarks of the protocol path; never in production
+};
+
+class MaildirStore final : public MailStore {
+ public:
+  explicit MaildirStore(MaildirStoreOptions options);
+  std::unique_ptr<MessageWriter> begin(const Envelope& envelope, Outcome& failure) override;
+
+ private:
+  MaildirStoreOptions opt_;
+};
+
+// Accepts and discards: for protocol benchmarks and tests that must not depend on the disk.
+class NullStore final : public MailStore {
+ public:
+  std::unique_ptr<MessageWriter> begin(const Envelope& envelope, Outcome& failure) override;
+};
+
+}  // namespace mailslot::delivery

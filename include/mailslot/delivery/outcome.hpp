@@ -1,0 +1,27 @@
+// The result of one delivery attempt for one recipient: code, enhanced code and text together
+// (like Postfix's DSN objects), so the 4xx/5xx decision is made once, where the failure happens.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace mailslot::delivery {
+
+struct Outcome {
+  enum class Kind { delivered, temporary, permanent };
+  Kind kind = Kind::temporary;
+  int code = 451;
+  std::string enhanced = "4.3.0";
+  std::string text;      // e.g. "Saved" or "Mailbox full"
+  std::string location;  // when delivered: path of the file in new/ (for logs and tests)
+
+  bool delivered() const { return kind == Kind::delivered; }
+  static Outcome ok(std::string location);
+};
+
+// The one place that maps an errno from a file-system call to a temporary or permanent outcome:
+// EDQUOT → 452 4.2.2, ENOSPC → 452 4.3.1, everything else → 451 4.3.0 (RFC 3463).
+// `what` names the failed step for the reply text ("write", "fsync", "link", ...).
+Outcome outcome_from_errno(int err, std::string_view what);
+
+}  // namespace mailslot::delivery

@@ -1,0 +1,19 @@
+// Trace fields prepended to every stored copy (RFC 5321 §4.4, RFC 5322 §3.6.7).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "mailslot/delivery/envelope.hpp"
+
+namespace mailslot::delivery {
+
+// "Return-Path: <sender>\r\n", "Delivered-To: <rcpt>\r\n" when the envelope has exactly one
+// recipient, then "Received: from <helo> ([addr]) by <host> (mailslot) with LMTP id <id>
+// [for <rcpt>]; <RFC 5322 date>" folded over lines. CRLF line ends.
+std::string trace_headers(const Envelope& envelope);
+
+// RFC 5322 §3.3 date-time in UTC: "Mon, 23 Nov 2026 13:25:58 +0000".
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+
+}  // namespace mailslot::delivery

@@ -1,0 +1,38 @@
+// One parsed command line (RFC 5321 §4.1.1, RFC 2033 §4.1).
+#pragma once
+
+#include <string>
+
+#include "mailslot/lmtp/address.hpp"
+#include "mailslot/lmtp/params.hpp"
+
+namespace mailslot::lmtp {
+
+enum class Verb {
+  lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, help,
+  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, BDAT, STARTTLS, AUTH...)
+  unknown,
+};
+
+enum class SyntaxError {
+  none,
+  bad_arguments,      // 501 5.5.4: e.g. "DATA x", "LHLO" without a domain
+  bad_reverse_path,   // 501 5.1.7
+  bad_forward_path,   // 501 5.1.3
+  bad_parameters,     // 501 5.5.4: malformed "KEY=VALUE" list
+};
+
+struct Command {
+  Verb verb = Verb::unknown;
+  std::string verb_text;  // the verb as sent, for logs and "not implemented" replies
+  std::string argument;   // LHLO domain, VRFY/HELP/NOOP argument (trimmed)
+  Path path;              // MAIL reverse-path / RCPT forward-path
+  Params params;          // MAIL / RCPT parameters
+  SyntaxError error = SyntaxError::none;
+};
+
+// Parses one command line without its line ending. Verbs are case-insensitive; "MAIL FROM:" and
+// "RCPT TO:" accept spaces after the colon (Dovecot's "whitespace-before-path" workaround).
+Command parse_command(std::string_view line);
+
+}  // namespace mailslot::lmtp

@@ -1,0 +1,40 @@
+// What lmtp::Session asks its owner to do. The session stops consuming input while a request is
+// pending; the owner performs it (off the event loop where it touches the disk) and answers with
+// the matching Session method.
+#pragma once
+
+#include <string_view>
+#include <variant>
+
+#include "mailslot/lmtp/address.hpp"
+#include "mailslot/lmtp/params.hpp"
+
+namespace mailslot::lmtp {
+
+// RCPT TO parsed and allowed by the state machine: is this address deliverable?
+// Answer: Session::recipient_checked().
+struct CheckRecipient {
+  Path forward_path;
+  Params params;
+};
+
+// DATA accepted by the state machine: create the spool for session.transaction(). Answer:
+// Session::message_opened(); 354 is sent only after a successful open.
+struct OpenMessage {};
+
+// Decoded content to append to the spool. `data` stays valid until Session::body_appended().
+struct AppendBody {
+  std::string_view data;
+};
+
+// The terminating "." arrived and all content was appended: make the message durable for every
+// accepted recipient. Answer: Session::message_committed() with one reply per recipient.
+struct CommitMessage {};
+
+// The message will not be delivered (too big, a line too long, an append failed, client gone):
+// remove the spool. Answer: Session::message_discarded().
+struct DiscardMessage {};
+
+using Request = std::variant<std::monostate, CheckRecipient, OpenMessage, AppendBody, CommitMessage, DiscardMessage>;
+
+}  // namespace mailslot::lmtp

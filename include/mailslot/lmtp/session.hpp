@@ -1,0 +1,106 @@
+// The I/O-free LMTP server session (RFC 2033 on RFC 5321): bytes in, replies and requests out.
+// No sockets, no files, no clock. Every protocol rule lives here and is unit-tested byte by byte.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mailslot/lmtp/data_decoder.hpp"
+#include "mailslot/lmtp/limits.hpp"
+#include "mailslot/lmtp/reply.hpp"
+#include "mailslot/lmtp/requests.hpp"
+#include "mailslot/lmtp/transaction.hpp"
+
+namespace mailslot::lmtp {
+
+struct SessionOptions {
+  std::string hostname = "localhost";  // greeting, LHLO reply, 221/421 texts
+  Limits limits;
+};
+
+// Verdict on a CheckRecipient request.
+struct RecipientVerdict {
+  Reply reply;                              // 250 2.1.5 ... when accepted, else the refusal
+  std::shared_ptr<const void> resolved;     // kept in Recipient::resolved when accepted
+};
+
+class Session {
+ public:
+  enum class State {
+    greeted,       // waiting for LHLO
+    ready,         // LHLO done, no transaction
+    mail,          // MAIL accepted, collecting RCPTs
+    data,          // after 354, reading content
+    closed,        // QUIT answered, timeout, shutdown or fatal error: flush output then close
+  };
+
+  explicit Session(SessionOptions options);  // queues the 220 greeting
+
+  // Input. Bytes are buffered and processed as far as possible: processing stops while a
+  // request is pending and resumes when it is answered. Never throws on any input.
+  void receive(std::string_view bytes);
+  // The peer closed its sending side. Pending input is still processed; an open message is
+  // discarded (DiscardMessage) and the session closes without a reply.
+  void receive_eof();
+
+  // Output: bytes to write to the peer, in order. Owner writes them, then calls consume_output.
+  std::string_view output() const { return out_; }
+  void consume_output(std::size_t n) { out_.erase(0, n); }
+
+  // The request the owner must perform now (std::monostate when none).
+  const Request& request() const { return request_; }
+  bool has_request() const { return request_.index() != 0; }
+
+  // Answers to requests. Each must match the pending request; a mismatched call is ignored.
+  void recipient_checked(RecipientVerdict verdict);
+  // nullopt: spool open, send 354. A reply: the open failed, send it as the DATA reply.
+  void message_opened(std::optional<Reply> failure);
+  // nullopt: appended. A reply: the append failed; the rest of the content is read and dropped,
+  // a DiscardMessage follows the terminator and every recipient gets this reply.
+  void body_appended(std::optional<Reply> failure);
+  // Exactly one reply per accepted recipient, in RCPT order (RFC 2033 §4.2).
+  void message_committed(std::vector<Reply> per_recipient);
+  void message_discarded();
+
+  // Timers and life cycle, decided by the owner.
+  void timeout();   // 421 4.4.2, then close (an open message is discarded first)
+  void shutdown();  // 421 4.3.2, then close; only when not in DATA (owner waits for DATA to end)
+
+  State state() const { return state_; }
+  bool closed() const { return state_ == State::closed && !has_request(); }
+  const Transaction& transaction() const { return txn_; }
+  const std::string& client_name() const { return lhlo_name_; }  // LHLO argument
+
+  // Counters for logs and tests.
+  std::uint64_t messages_committed() const { return messages_committed_; }
+
+ private:
+  // Implementation detail; see session.cpp.
+  void process();
+  bool process_command_line(std::string_view line);
+  void process_data();
+  void reply(const Reply& r);
+  void reset_transaction();
+  void close_with(const Reply& r);
+
+  SessionOptions opt_;
+  State state_ = State::greeted;
+  std::string in_;               // unprocessed input
+  std::size_t in_pos_ = 0;       // processed prefix of in_
+  std::string out_;              // replies not yet written
+  Request request_;
+  std::string lhlo_name_;
+  Transaction txn_;
+  DataDecoder decoder_;
+  std::string body_;             // decoded content awaiting AppendBody
+  std::optional<Reply> data_failure_;  // reply for every recipient after "."
+  bool discarding_line_ = false; // skipping the rest of an overlong command line
+  bool eof_ = false;
+  bool data_done_ = false;       // terminator seen; commit/discard pending or done
+  std::uint64_t messages_committed_ = 0;
+};
+
+}  // namespace mailslot::lmtp
