@@ -23,7 +23,10 @@ class ConfigError : public std::runtime_error {
 };
 
 Config load_file(const std::filesystem::path& path);
-Config load_string(std::string_view toml, std::string_view source_name = "<string>");
+// Relative paths in the config (mail.root, unix: listeners) are resolved against base_dir
+// (load_file passes the config file's directory).
+Config load_string(std::string_view toml, std::string_view source_name = "<string>",
+                   const std::filesystem::path& base_dir = {});
 
 // Parses "127.0.0.1:24", "[::1]:24", "unix:/path". Throws std::invalid_argument with a reason.
 Listener parse_listener(std::string_view address);

@@ -1,0 +1,69 @@
+// The effective configuration as TOML, for `mailslotd --check-config`: what the daemon would
+// run with after defaults and path resolution. (No secrets exist yet; redact them here when
+// TLS keys and SASL settings arrive.)
+#include <sstream>
+
+#include "mailslot/config/load.hpp"
+
+namespace mailslot::config {
+namespace {
+
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string list(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + toml_string(v[i]);
+  return out + "]";
+}
+
+std::string duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 != 0) return toml_string(std::to_string(d.count()) + "ms");
+  return toml_string(std::to_string(d.count() / 1000) + "s");
+}
+
+}  // namespace
+
+std::string to_toml(const Config& c) {
+  std::ostringstream o;
+  o << "# effective configuration";
+  if (!c.source.empty()) o << " of " << c.source.string();
+  o << "\n\n[server]\n";
+  o << "hostname = " << toml_string(c.hostname) << "\n";
+  std::vector<std::string> listen;
+  unsigned mode = 0660;
+  for (const auto& l : c.listeners) {
+    listen.push_back(l.kind == Listener::Kind::unix_socket ? "unix:" + l.path.string() : l.address);
+    if (l.kind == Listener::Kind::unix_socket) mode = l.mode;
+  }
+  o << "listen = " << list(listen) << "\n";
+  char mode_text[8];
+  std::snprintf(mode_text, sizeof mode_text, "%04o", mode);
+  o << "unix_socket_mode = " << toml_string(mode_text) << "\n";
+  o << "max_connections = " << c.max_connections << "\n";
+  o << "io_threads = " << c.io_threads << "\n";
+  o << "disk_threads = " << c.disk_threads << "\n";
+  o << "log_level = " << toml_string(c.log_level) << "\n\n[limits]\n";
+  o << "max_message_size = " << c.limits.max_message_size << "\n";
+  o << "max_recipients = " << c.limits.max_recipients << "\n";
+  o << "max_command_line = " << c.limits.max_command_line << "\n";
+  o << "max_data_line = " << c.limits.max_data_line << "\n";
+  o << "command_timeout = " << duration(c.timeouts.command) << "\n";
+  o << "data_timeout = " << duration(c.timeouts.data) << "\n";
+  o << "shutdown_timeout = " << duration(c.timeouts.shutdown) << "\n\n[mail]\n";
+  o << "root = " << toml_string(c.mail.root.string()) << "\n";
+  o << "mailbox = " << toml_string(c.mail.mailbox) << "\n";
+  o << "domains = " << list(c.mail.domains) << "\n";
+  o << "users = " << list(c.mail.users) << "\n";
+  o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
+  o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
+  return o.str();
+}
+
+}  // namespace mailslot::config

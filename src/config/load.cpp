@@ -1,0 +1,314 @@
+// TOML → Config. Every problem is collected (not just the first) and reported as
+// "file:line:column: key: message", so an operator fixes a config in one pass.
+#include "mailslot/config/load.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace mailslot::config {
+namespace {
+
+std::string default_hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// Walks one TOML table: typed getters that record problems instead of throwing, and a check
+// that every key present was one we know (a misspelt key must not be silently ignored).
+class Reader {
+ public:
+  Reader(std::string source, std::vector<std::string>& problems)
+      : source_(std::move(source)), problems_(problems) {}
+
+  void problem(const toml::node* node, std::string_view key, std::string_view message) {
+    problem(node != nullptr ? node->source() : toml::source_region{}, key, message);
+  }
+
+  void problem(const toml::source_region& where, std::string_view key, std::string_view message) {
+    std::ostringstream s;
+    s << source_;
+    if (where.begin.line != 0) s << ':' << where.begin.line << ':' << where.begin.column;
+    s << ": " << key << ": " << message;
+    problems_.push_back(s.str());
+  }
+
+  // The table at `key` (empty view when absent); records the key as known.
+  const toml::table* table(const toml::table& parent, std::string_view key, std::string_view path) {
+    known_[&parent].insert(std::string(key));
+    const toml::node* n = parent.get(key);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) {
+      problem(n, path, "must be a table");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  const toml::node* node(const toml::table& t, std::string_view key) {
+    known_[&t].insert(std::string(key));
+    return t.get(key);
+  }
+
+  void string(const toml::table& t, std::string_view key, std::string_view path, std::string& out) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    if (auto v = n->value<std::string>()) {
+      out = *v;
+    } else {
+      problem(n, path, "must be a string");
+    }
+  }
+
+  void boolean(const toml::table& t, std::string_view key, std::string_view path, bool& out) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    if (auto v = n->value<bool>()) {
+      out = *v;
+    } else {
+      problem(n, path, "must be true or false");
+    }
+  }
+
+  template <typename Int>
+  void integer(const toml::table& t, std::string_view key, std::string_view path, Int& out, std::int64_t min,
+               std::int64_t max) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    auto v = n->value<std::int64_t>();
+    if (!v || !n->is_integer()) {
+      problem(n, path, "must be an integer");
+    } else if (*v < min || *v > max) {
+      problem(n, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    } else {
+      out = static_cast<Int>(*v);
+    }
+  }
+
+  // An integer number of bytes, or a string with a binary suffix ("64K", "50M", "1G").
+  template <typename Int>
+  void size(const toml::table& t, std::string_view key, std::string_view path, Int& out, std::uint64_t min,
+            std::uint64_t max) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    std::uint64_t bytes = 0;
+    try {
+      if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+        if (*i < 0) throw std::invalid_argument("must not be negative");
+        bytes = static_cast<std::uint64_t>(*i);
+      } else if (auto s = n->value<std::string>()) {
+        bytes = parse_size(*s);
+      } else {
+        throw std::invalid_argument("must be a size: an integer number of bytes or a string like \"50M\"");
+      }
+      if (bytes < min || bytes > max) {
+        throw std::invalid_argument("must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                                    " bytes");
+      }
+      out = static_cast<Int>(bytes);
+    } catch (const std::invalid_argument& e) {
+      problem(n, path, e.what());
+    }
+  }
+
+  // Integer seconds, or a string with a unit ("250ms", "30s", "5m", "1h").
+  void duration(const toml::table& t, std::string_view key, std::string_view path, std::chrono::milliseconds& out) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    try {
+      std::chrono::milliseconds d{};
+      if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+        if (*i < 0) throw std::invalid_argument("must not be negative");
+        d = std::chrono::seconds(*i);
+      } else if (auto s = n->value<std::string>()) {
+        d = parse_duration(*s);
+      } else {
+        throw std::invalid_argument("must be a duration: integer seconds or a string like \"30s\", \"5m\"");
+      }
+      if (d.count() <= 0) throw std::invalid_argument("must be greater than zero");
+      out = d;
+    } catch (const std::invalid_argument& e) {
+      problem(n, path, e.what());
+    }
+  }
+
+  void string_list(const toml::table& t, std::string_view key, std::string_view path,
+                   std::vector<std::string>& out) {
+    const toml::node* n = node(t, key);
+    if (n == nullptr) return;
+    const toml::array* a = n->as_array();
+    if (a == nullptr) {
+      problem(n, path, "must be an array of strings");
+      return;
+    }
+    out.clear();
+    for (const toml::node& e : *a) {
+      if (auto v = e.value<std::string>()) {
+        out.push_back(*v);
+      } else {
+        problem(&e, path, "must be an array of strings");
+      }
+    }
+  }
+
+  // Reports every key of `t` that no getter asked for.
+  void unknown_keys(const toml::table& t, std::string_view prefix) {
+    const auto& known = known_[&t];
+    for (const auto& [k, v] : t) {
+      if (!known.contains(std::string(k.str()))) {
+        std::string path = prefix.empty() ? std::string(k.str()) : std::string(prefix) + "." + std::string(k.str());
+        problem(k.source().begin.line != 0 ? k.source() : v.source(), path, "unknown key");
+      }
+    }
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string>& problems_;
+  std::map<const toml::table*, std::set<std::string>> known_;
+};
+
+std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::string& p) {
+  std::filesystem::path path(p);
+  if (path.is_relative() && !base_dir.empty()) path = base_dir / path;
+  return path.lexically_normal();
+}
+
+void read_server(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  r.string(t, "hostname", "server.hostname", c.hostname);
+  if (const toml::node* n = r.node(t, "listen")) {
+    const toml::array* a = n->as_array();
+    if (a == nullptr) {
+      r.problem(n, "server.listen", "must be an array of addresses like \"127.0.0.1:24\" or \"unix:/run/x\"");
+    } else {
+      c.listeners.clear();
+      for (const toml::node& e : *a) {
+        auto s = e.value<std::string>();
+        if (!s) {
+          r.problem(&e, "server.listen", "must be an array of strings");
+          continue;
+        }
+        try {
+          Listener l = parse_listener(*s);
+          if (l.kind == Listener::Kind::unix_socket) l.path = resolve(base_dir, l.path.string());
+          c.listeners.push_back(std::move(l));
+        } catch (const std::invalid_argument& e2) {
+          r.problem(&e, "server.listen", e2.what());
+        }
+      }
+    }
+  }
+  std::string mode;
+  r.string(t, "unix_socket_mode", "server.unix_socket_mode", mode);
+  if (!mode.empty()) {
+    unsigned m = 0;
+    auto [p, ec] = std::from_chars(mode.data(), mode.data() + mode.size(), m, 8);
+    if (ec != std::errc() || p != mode.data() + mode.size() || m > 0777) {
+      r.problem(t.get("unix_socket_mode"), "server.unix_socket_mode", "must be an octal mode like \"0660\"");
+    } else {
+      for (auto& l : c.listeners) l.mode = m;
+    }
+  }
+  r.integer(t, "max_connections", "server.max_connections", c.max_connections, 1, 1'000'000);
+  r.integer(t, "io_threads", "server.io_threads", c.io_threads, 1, 256);
+  r.integer(t, "disk_threads", "server.disk_threads", c.disk_threads, 1, 1024);
+  r.string(t, "log_level", "server.log_level", c.log_level);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.contains(c.log_level)) {
+    r.problem(t.get("log_level"), "server.log_level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+  r.unknown_keys(t, "server");
+}
+
+void read_limits(Reader& r, const toml::table& t, Config& c) {
+  auto& l = c.limits;
+  r.size(t, "max_message_size", "limits.max_message_size", l.max_message_size, 1024, std::uint64_t(1) << 40);
+  r.integer(t, "max_recipients", "limits.max_recipients", l.max_recipients, 1, 1'000'000);
+  r.size(t, "max_command_line", "limits.max_command_line", l.max_command_line, 512, 1 << 20);
+  r.size(t, "max_data_line", "limits.max_data_line", l.max_data_line, 0, std::uint64_t(1) << 30);
+  if (l.max_data_line != 0 && l.max_data_line < 1000) {
+    r.problem(t.get("max_data_line"), "limits.max_data_line",
+              "must be 0 (unlimited) or at least 1000 (RFC 5321 §4.5.3.1.6)");
+  }
+  r.duration(t, "command_timeout", "limits.command_timeout", c.timeouts.command);
+  r.duration(t, "data_timeout", "limits.data_timeout", c.timeouts.data);
+  r.duration(t, "shutdown_timeout", "limits.shutdown_timeout", c.timeouts.shutdown);
+  r.unknown_keys(t, "limits");
+}
+
+void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  std::string root;
+  r.string(t, "root", "mail.root", root);
+  if (!root.empty()) c.mail.root = resolve(base_dir, root);
+  r.string(t, "mailbox", "mail.mailbox", c.mail.mailbox);
+  r.string_list(t, "domains", "mail.domains", c.mail.domains);
+  r.string_list(t, "users", "mail.users", c.mail.users);
+  r.boolean(t, "fold_case", "mail.fold_case", c.mail.fold_case);
+  r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
+  if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
+  if (c.mail.domains.empty()) r.problem(&t, "mail.domains", "is required: the domains delivered here");
+  if (c.mail.mailbox.empty() || c.mail.mailbox.front() == '/') {
+    r.problem(t.get("mailbox"), "mail.mailbox", "must be a relative path template below mail.root");
+  }
+  r.unknown_keys(t, "mail");
+}
+
+Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
+  Config c;
+  c.source = source;
+  std::vector<std::string> problems;
+  Reader r(source, problems);
+  if (const auto* t = r.table(doc, "server", "server")) read_server(r, *t, c, base_dir);
+  if (const auto* t = r.table(doc, "limits", "limits")) read_limits(r, *t, c);
+  if (const auto* t = r.table(doc, "mail", "mail")) {
+    read_mail(r, *t, c, base_dir);
+  } else {
+    r.problem(nullptr, "mail", "section is required (mail.root and mail.domains)");
+  }
+  r.unknown_keys(doc, "");
+  if (c.hostname.empty()) c.hostname = default_hostname();
+  if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");
+  if (!problems.empty()) throw ConfigError(std::move(problems));
+  return c;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string s;
+        for (const auto& p : problems) s += p + "\n";
+        if (!s.empty()) s.pop_back();
+        return s;
+      }()),
+      problems_(std::move(problems)) {}
+
+Config load_string(std::string_view text, std::string_view source_name, const std::filesystem::path& base_dir) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream s;
+    s << source_name << ':' << e.source().begin.line << ':' << e.source().begin.column << ": " << e.description();
+    throw ConfigError({s.str()});
+  }
+  return from_table(doc, std::string(source_name), base_dir);
+}
+
+Config load_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError({path.string() + ": cannot open: " + std::strerror(errno)});
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  return load_string(buf.str(), path.string(), base);
+}
+
+}  // namespace mailslot::config
