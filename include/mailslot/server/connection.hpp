@@ -1,0 +1,70 @@
+// One client connection: a thin coroutine that moves bytes between the socket and the
+// I/O-free lmtp::Session, and carries the session's requests to the delivery layer (disk work on
+// the worker pool). Every read has a deadline.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mailslot/delivery/envelope.hpp"
+#include "mailslot/delivery/mail_store.hpp"
+#include "mailslot/lmtp/session.hpp"
+#include "mailslot/server/asio.hpp"
+#include "mailslot/server/server.hpp"
+
+namespace mailslot::server {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener);
+  ~Connection();
+
+  // The connection's whole life; completes when the socket is closed.
+  awaitable<void> run();
+
+  // Posted to the connection's executor by the server.
+  void request_shutdown();  // 421 4.3.2 at the next point that is not inside DATA
+  void abort();             // shutdown bound elapsed: close now (an open message is discarded)
+
+  const std::string& id() const { return id_; }
+  Socket::executor_type executor() { return socket_.get_executor(); }
+
+ private:
+  awaitable<void> watchdog();
+  void set_deadline(std::chrono::milliseconds timeout);
+  awaitable<void> perform(const lmtp::Request& request);
+  awaitable<void> check_recipient(const lmtp::CheckRecipient& r);
+  awaitable<void> open_message();
+  awaitable<void> append_body(std::string_view data);
+  awaitable<void> commit_message();
+  awaitable<void> discard_message();
+  awaitable<void> flush();
+  void log_deliveries(const std::vector<delivery::Outcome>& outcomes);
+
+  Socket socket_;
+  Context ctx_;
+  Server& server_;
+  std::string client_;    // "127.0.0.1" or "unix"
+  std::string listener_;  // the address it arrived on
+  std::string id_;
+  lmtp::Session session_;
+  std::vector<char> buf_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_;  // of the pending read or write
+  std::chrono::steady_clock::time_point armed_;     // where the watchdog timer is set
+  bool io_pending_ = false;                         // a read or write with deadline_ is in progress
+  bool reading_ = false;
+  bool timed_out_ = false;
+  bool shutdown_requested_ = false;
+  bool peer_gone_ = false;
+  bool done_ = false;
+  std::unique_ptr<delivery::MessageWriter> writer_;
+  delivery::Envelope envelope_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point data_started_;
+  unsigned message_index_ = 0;
+};
+
+}  // namespace mailslot::server

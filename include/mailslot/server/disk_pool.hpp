@@ -1,0 +1,65 @@
+// The blocking-I/O worker pool. Disk work (open, write, fsync, link) runs here, never on the
+// event loop; the awaiting coroutine resumes on its own executor (its connection's strand).
+#pragma once
+
+#include <exception>
+#include <optional>
+#include <type_traits>
+
+#include "mailslot/server/asio.hpp"
+
+namespace mailslot::server {
+
+class DiskPool {
+ public:
+  // Sized for I/O latency, not cores: fsync sleeps, and overlapping fsyncs is what makes an MDA fast.
+  explicit DiskPool(unsigned threads) : pool_(threads) {}
+  ~DiskPool() { join(); }
+
+  void join() { pool_.join(); }
+
+  // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
+  // rethrown in the caller.
+  template <typename F, typename R = std::invoke_result_t<F&>>
+  awaitable<R> run(F f) {
+    if constexpr (std::is_void_v<R>) {
+      co_await run_impl<bool>([f = std::move(f)]() mutable {
+        f();
+        return true;
+      });
+      co_return;
+    } else {
+      co_return co_await run_impl<R>(std::move(f));
+    }
+  }
+
+ private:
+  template <typename R, typename F>
+  awaitable<R> run_impl(F f) {
+    std::optional<R> result = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                            void(std::exception_ptr, std::optional<R>)>(
+        [this, f = std::move(f)](auto handler) mutable {
+          // Keep the caller's io_context alive while the work is away from it.
+          auto work = asio::make_work_guard(asio::get_associated_executor(handler));
+          asio::post(pool_, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+            std::exception_ptr error;
+            std::optional<R> r;
+            try {
+              r.emplace(f());
+            } catch (...) {
+              error = std::current_exception();
+            }
+            auto ex = work.get_executor();
+            asio::post(ex, [handler = std::move(handler), error, r = std::move(r)]() mutable {
+              std::move(handler)(error, std::move(r));
+            });
+          });
+        },
+        asio::use_awaitable);
+    co_return std::move(*result);
+  }
+
+  asio::thread_pool pool_;
+};
+
+}  // namespace mailslot::server

@@ -1,0 +1,75 @@
+// The daemon's network side: listeners, connections, the worker pool, and graceful drain.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "mailslot/config/config.hpp"
+#include "mailslot/delivery/mail_store.hpp"
+#include "mailslot/delivery/recipients.hpp"
+#include "mailslot/server/asio.hpp"
+#include "mailslot/server/disk_pool.hpp"
+
+namespace mailslot::server {
+
+class Connection;
+
+// What a connection needs from its surroundings; immutable for the connection's lifetime.
+struct Context {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const delivery::Recipients> recipients;
+  std::shared_ptr<delivery::MailStore> store;
+  DiskPool* disk = nullptr;
+};
+
+class Server {
+ public:
+  Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const delivery::Recipients> recipients,
+         std::shared_ptr<delivery::MailStore> store);
+  ~Server();
+
+  // Binds every configured listener (throws std::system_error with the address on failure).
+  // Returns the addresses actually bound ("127.0.0.1:40123", "unix:/run/mailslot/lmtp").
+  std::vector<std::string> bind();
+
+  // Runs the event loop on config.io_threads threads until shutdown completes.
+  void run();
+
+  // Thread-safe and signal-safe to call from the loop: stop accepting; sessions in DATA finish
+  // (bounded by timeouts.shutdown), others get 421 4.3.2; then run() returns.
+  void shutdown();
+
+  asio::io_context& io_context() { return ioc_; }
+
+  // Live figures for logs and tests.
+  std::size_t connections() const { return live_.load(); }
+
+  // Called by connections.
+  void connection_started(const std::shared_ptr<Connection>& c);
+  void connection_finished(const Connection* c);
+
+ private:
+  awaitable<void> accept_loop(std::size_t index);
+  void finish_if_drained();
+
+  struct Bound;
+  std::shared_ptr<const config::Config> config_;
+  Context ctx_;
+  asio::io_context ioc_;
+  std::unique_ptr<DiskPool> disk_;
+  std::vector<std::unique_ptr<Bound>> bound_;
+  std::mutex mu_;
+  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections_;
+  std::atomic<std::size_t> live_{0};
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+};
+
+}  // namespace mailslot::server

@@ -1,0 +1,329 @@
+// One LMTP connection: socket ⇄ lmtp::Session, requests → recipients and the mail store.
+#include "mailslot/server/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+namespace mailslot::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Read sizes: small while waiting for commands keeps idle sessions cheap; large inside DATA
+// keeps bodies streaming in few system calls.
+constexpr std::size_t kCommandReadSize = 4 * 1024;
+constexpr std::size_t kDataReadSize = 64 * 1024;
+
+// Session ids: the process start time and a counter, short enough to grep, unique per host.
+std::string next_session_id() {
+  static const auto start = static_cast<unsigned long long>(std::time(nullptr));
+  static std::atomic<unsigned long long> counter{0};
+  return fmt::format("{:x}-{:06x}", start, ++counter);
+}
+
+lmtp::Reply reply_for(const delivery::Resolution& r, const std::string& address) {
+  using S = delivery::Resolution::Status;
+  std::string why = r.reason.empty() ? std::string() : " (" + r.reason + ")";
+  switch (r.status) {
+    case S::ok:
+      return {250, "2.1.5", "<" + address + "> OK"};
+    case S::unknown_user:
+      return {550, "5.1.1", "<" + address + "> User unknown" + why};
+    case S::unknown_domain:
+      return {550, "5.1.2", "<" + address + "> Domain not served here" + why};
+    case S::bad_mailbox:
+      return {550, "5.1.3", "<" + address + "> Mailbox name not allowed" + why};
+    case S::temporary:
+      break;
+  }
+  return {451, "4.3.0", "<" + address + "> Temporary lookup failure" + why};
+}
+
+lmtp::Reply reply_for(const delivery::Outcome& o, const std::string& address, const std::string& id) {
+  if (o.delivered()) return {250, "2.0.0", "<" + address + "> " + id + " Saved"};
+  return {o.code, o.enhanced, "<" + address + "> " + o.text};
+}
+
+const char* status_word(const delivery::Outcome& o) {
+  switch (o.kind) {
+    case delivery::Outcome::Kind::delivered:
+      return "delivered";
+    case delivery::Outcome::Kind::temporary:
+      return "deferred";
+    case delivery::Outcome::Kind::permanent:
+      break;
+  }
+  return "rejected";
+}
+
+}  // namespace
+
+Connection::Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener)
+    : socket_(std::move(socket)),
+      ctx_(std::move(ctx)),
+      server_(server),
+      client_(std::move(client_address)),
+      listener_(std::move(listener)),
+      id_(next_session_id()),
+      session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits}),
+      buf_(kCommandReadSize),
+      timer_(socket_.get_executor()),
+      deadline_(Clock::now()),
+      armed_(Clock::now()),
+      started_(Clock::now()) {}
+
+Connection::~Connection() = default;
+
+awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  spdlog::info("session={} connect client={} listener={}", id_, client_, listener_);
+  asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
+
+  try {
+    for (;;) {
+      while (session_.has_request()) co_await perform(session_.request());
+      co_await flush();
+      if (session_.closed()) break;
+      if (shutdown_requested_ && session_.state() != lmtp::Session::State::data) {
+        session_.shutdown();  // RFC 5321 §3.8: 421 before closing on our own initiative
+        continue;
+      }
+
+      const bool in_data = session_.state() == lmtp::Session::State::data;
+      buf_.resize(in_data ? kDataReadSize : kCommandReadSize);
+      if (!in_data && buf_.capacity() > kCommandReadSize) buf_.shrink_to_fit();
+      set_deadline(in_data ? ctx_.config->timeouts.data : ctx_.config->timeouts.command);
+      reading_ = true;
+      error_code ec;
+      std::size_t n = co_await socket_.async_read_some(asio::buffer(buf_), asio::redirect_error(asio::use_awaitable, ec));
+      reading_ = false;
+      io_pending_ = false;
+      if (!ec) {
+        session_.receive(std::string_view(buf_.data(), n));
+      } else if (timed_out_) {
+        spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");
+        session_.timeout();
+      } else if (ec == asio::error::operation_aborted && shutdown_requested_ && socket_.is_open()) {
+        continue;  // woken to answer 421; the loop head does it
+      } else {
+        if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
+          spdlog::debug("session={} read: {}", id_, ec.message());
+        }
+        peer_gone_ = peer_gone_ || ec != asio::error::eof;
+        session_.receive_eof();
+      }
+    }
+  } catch (const std::exception& e) {
+    // Never reached by anything a client can send; a bug or resource exhaustion. Drop this
+    // connection, keep the daemon.
+    spdlog::error("session={} internal error: {}", id_, e.what());
+  }
+
+  if (writer_) {  // the message never reached commit: nothing must stay in tmp/
+    auto w = std::move(writer_);
+    try {
+      co_await ctx_.disk->run([&w] { w->discard(); w.reset(); });
+    } catch (const std::exception& e) {
+      spdlog::error("session={} discard failed: {}", id_, e.what());
+    }
+  }
+  done_ = true;
+  error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  timer_.cancel();
+  auto secs = std::chrono::duration<double>(Clock::now() - started_).count();
+  spdlog::info("session={} disconnect client={} messages={} duration={:.3f}s", id_, client_,
+               session_.messages_committed(), secs);
+  server_.connection_finished(this);
+}
+
+// One deadline per connection, watched by one timer: an I/O operation only moves deadline_, so
+// a busy connection costs no timer operations per read. The timer is re-armed when it fires
+// early, and woken only when a deadline moves earlier than where it is armed.
+awaitable<void> Connection::watchdog() {
+  auto self = shared_from_this();
+  while (!done_) {
+    if (io_pending_ && deadline_ <= Clock::now()) {
+      timed_out_ = true;
+      error_code ignored;
+      socket_.cancel(ignored);
+    }
+    armed_ = io_pending_ ? deadline_ : Clock::now() + 24h;
+    timer_.expires_at(armed_);
+    error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+void Connection::set_deadline(std::chrono::milliseconds timeout) {
+  deadline_ = Clock::now() + timeout;
+  io_pending_ = true;
+  if (deadline_ < armed_) timer_.cancel();
+}
+
+void Connection::request_shutdown() {
+  shutdown_requested_ = true;
+  // Wake a read that waits for a command; inside DATA the message is allowed to finish.
+  if (reading_ && session_.state() != lmtp::Session::State::data) {
+    error_code ignored;
+    socket_.cancel(ignored);
+  }
+}
+
+void Connection::abort() {
+  spdlog::warn("session={} closed by shutdown timeout", id_);
+  peer_gone_ = true;
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+awaitable<void> Connection::flush() {
+  while (!session_.output().empty()) {
+    if (peer_gone_ || !socket_.is_open()) {
+      session_.consume_output(session_.output().size());
+      break;
+    }
+    error_code ec;
+    auto out = session_.output();
+    set_deadline(ctx_.config->timeouts.command);  // a client that never reads times out too
+    std::size_t n = co_await asio::async_write(socket_, asio::buffer(out.data(), out.size()),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    io_pending_ = false;
+    session_.consume_output(n);
+    if (ec) {
+      spdlog::debug("session={} write: {}", id_, ec.message());
+      peer_gone_ = true;
+      session_.consume_output(session_.output().size());
+      session_.receive_eof();
+    }
+  }
+}
+
+awaitable<void> Connection::perform(const lmtp::Request& request) {
+  if (const auto* r = std::get_if<lmtp::CheckRecipient>(&request)) {
+    co_await check_recipient(*r);
+  } else if (std::holds_alternative<lmtp::OpenMessage>(request)) {
+    co_await open_message();
+  } else if (const auto* a = std::get_if<lmtp::AppendBody>(&request)) {
+    co_await append_body(a->data);
+  } else if (std::holds_alternative<lmtp::CommitMessage>(request)) {
+    co_await commit_message();
+  } else if (std::holds_alternative<lmtp::DiscardMessage>(request)) {
+    co_await discard_message();
+  }
+}
+
+awaitable<void> Connection::check_recipient(const lmtp::CheckRecipient& r) {
+  // The static resolver is a pure in-memory lookup; resolvers that block (passwd-file reload,
+  // NSS) will be run on the disk pool.
+  delivery::Resolution res = ctx_.recipients->resolve(r.forward_path.mailbox);
+  std::string address = res.mailbox ? res.mailbox->address : r.forward_path.mailbox.to_string();
+  lmtp::RecipientVerdict verdict{reply_for(res, address), nullptr};
+  if (res.status == delivery::Resolution::Status::ok) {
+    verdict.resolved = std::static_pointer_cast<const void>(res.mailbox);
+  } else {
+    spdlog::info("session={} client={} from={} to=<{}> status=rejected code={} {} reason=\"{}\"", id_, client_,
+                 session_.transaction().reverse_path.to_string(), address, verdict.reply.code, verdict.reply.enhanced,
+                 verdict.reply.text);
+  }
+  session_.recipient_checked(std::move(verdict));
+  co_return;
+}
+
+awaitable<void> Connection::open_message() {
+  const lmtp::Transaction& txn = session_.transaction();
+  ++message_index_;
+  envelope_ = delivery::Envelope{};
+  envelope_.reverse_path = txn.reverse_path.null ? std::string() : txn.reverse_path.mailbox.to_string();
+  for (const auto& rcpt : txn.recipients) {
+    envelope_.recipients.push_back(std::static_pointer_cast<const delivery::Mailbox>(rcpt.resolved));
+  }
+  envelope_.client_helo = session_.client_name();
+  envelope_.client_address = client_ == "unix" ? std::string() : client_;
+  envelope_.session_id = fmt::format("{}.{}", id_, message_index_);
+  envelope_.hostname = ctx_.config->hostname;
+  envelope_.received_at = std::chrono::system_clock::now();
+  data_started_ = Clock::now();
+
+  delivery::Outcome failure;
+  auto* store = ctx_.store.get();
+  const delivery::Envelope* env = &envelope_;
+  writer_ = co_await ctx_.disk->run([store, env, &failure] { return store->begin(*env, failure); });
+  if (writer_) {
+    session_.message_opened(std::nullopt);
+  } else {
+    spdlog::warn("session={} cannot open spool: {} {} {}", id_, failure.code, failure.enhanced, failure.text);
+    session_.message_opened(lmtp::Reply{failure.code, failure.enhanced, failure.text});
+  }
+}
+
+awaitable<void> Connection::append_body(std::string_view data) {
+  if (!writer_) {
+    session_.body_appended(lmtp::Reply{451, "4.3.0", "Internal error: no spool"});
+    co_return;
+  }
+  auto* w = writer_.get();
+  std::optional<delivery::Outcome> failure = co_await ctx_.disk->run([w, data] { return w->append(data); });
+  if (failure) {
+    spdlog::warn("session={} spool write failed: {} {} {}", id_, failure->code, failure->enhanced, failure->text);
+    session_.body_appended(lmtp::Reply{failure->code, failure->enhanced, failure->text});
+  } else {
+    session_.body_appended(std::nullopt);
+  }
+}
+
+awaitable<void> Connection::commit_message() {
+  std::vector<delivery::Outcome> outcomes;
+  if (writer_) {
+    auto w = std::move(writer_);
+    outcomes = co_await ctx_.disk->run([&w] {
+      auto r = w->commit();
+      w.reset();  // close the spool on the pool too
+      return r;
+    });
+  }
+  const auto& rcpts = envelope_.recipients;
+  outcomes.resize(rcpts.size(), delivery::Outcome{delivery::Outcome::Kind::temporary, 451, "4.3.0",
+                                                  "Internal error: no delivery result", ""});
+  log_deliveries(outcomes);
+  std::vector<lmtp::Reply> replies;
+  replies.reserve(outcomes.size());
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    replies.push_back(reply_for(outcomes[i], rcpts[i] ? rcpts[i]->address : std::string(), envelope_.session_id));
+  }
+  // RFC 2033 §4.2: the replies go out only now, after every copy is durable or has failed.
+  session_.message_committed(std::move(replies));
+}
+
+awaitable<void> Connection::discard_message() {
+  if (writer_) {
+    auto w = std::move(writer_);
+    co_await ctx_.disk->run([&w] {
+      w->discard();
+      w.reset();
+    });
+  }
+  if (session_.state() != lmtp::Session::State::closed) {
+    spdlog::info("session={} client={} from=<{}> status=rejected size={} message discarded", id_, client_,
+                 envelope_.reverse_path, session_.transaction().message_size);
+  }
+  session_.message_discarded();
+}
+
+void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) {
+  auto ms = std::chrono::duration<double, std::milli>(Clock::now() - data_started_).count();
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const auto& o = outcomes[i];
+    const auto& m = envelope_.recipients[i];
+    auto level = o.delivered() ? spdlog::level::info : spdlog::level::warn;
+    spdlog::log(level, "session={} client={} from=<{}> to=<{}> mailbox={} size={} status={} code={} {} delay={:.1f}ms{}{}",
+                envelope_.session_id, client_, envelope_.reverse_path, m ? m->address : "", m ? m->maildir.string() : "",
+                session_.transaction().message_size, status_word(o), o.code, o.enhanced, ms,
+                o.delivered() ? " file=" : " reason=\"", o.delivered() ? o.location : o.text + "\"");
+  }
+}
+
+}  // namespace mailslot::server
