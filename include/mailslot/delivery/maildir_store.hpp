@@ -10,10 +10,13 @@
 namespace mailslot::delivery {
 
 struct MaildirStoreOptions {
-  std::string hostname;  // for unique names; sanitised by maildir_name
+  std::string hostname;  // for unique names; sanitised by maildir_name; empty → gethostname()
   bool fsync = true;     // false only for benchmarks of the protocol path; never in production
 };
 
+// begin() spools in tmp/ of the first recipient whose Maildir is usable (creating Maildirs as
+// needed, mode 0700). A writer destroyed without commit() or discard() unlinks its spool, which
+// blocks: destroy writers on the disk pool, like every other call here.
 class MaildirStore final : public MailStore {
  public:
   explicit MaildirStore(MaildirStoreOptions options);

@@ -1,0 +1,58 @@
+// Maildir unique names (cr.yp.to/proto/maildir.html; Dovecot's ,S= and ,W= extensions).
+#include "mailslot/delivery/maildir_name.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+
+namespace mailslot::delivery {
+
+std::string sanitize_maildir_host(std::string_view host) {
+  std::string out;
+  out.reserve(host.size());
+  for (const char c : host) {
+    switch (c) {
+      // cr.yp.to/proto/maildir.html: '/' and ':' in the host name become \057 and \072.
+      case '/':
+        out += "\\057";
+        break;
+      case ':':
+        out += "\\072";
+        break;
+      // ',' starts Dovecot's extra fields (",S=", ",W="): a comma in the host would be read as one.
+      case ',':
+        out += "\\054";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string UniqueName::base() const {
+  return std::to_string(sec) + ".M" + std::to_string(usec) + "P" + std::to_string(pid) + "Q" +
+         std::to_string(seq) + "." + host;
+}
+
+std::string UniqueName::with_sizes(std::uint64_t size, std::uint64_t vsize) const {
+  return base() + ",S=" + std::to_string(size) + ",W=" + std::to_string(vsize);
+}
+
+UniqueName next_unique_name(std::string_view sanitized_host) {
+  // Q is the per-process delivery counter of the Maildir spec: with P it makes names from one
+  // process distinct even within one microsecond, whatever thread asks.
+  static std::atomic<std::uint64_t> deliveries{0};
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  UniqueName n;
+  n.sec = usec / 1'000'000;
+  n.usec = usec % 1'000'000;
+  n.pid = static_cast<std::int64_t>(::getpid());
+  n.seq = deliveries.fetch_add(1, std::memory_order_relaxed) + 1;
+  n.host = std::string(sanitized_host);
+  return n;
+}
+
+}  // namespace mailslot::delivery

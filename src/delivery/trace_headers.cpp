@@ -1,0 +1,82 @@
+// Trace fields prepended to every stored copy (RFC 5321 §4.4, RFC 5322 §3.6.7), shaped like
+// Dovecot's (PEERS.md §1.5): Delivered-To and "for" only when the message has one recipient, so a
+// copy never reveals the other recipients of the transaction.
+#include "mailslot/delivery/trace_headers.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <string_view>
+
+namespace mailslot::delivery {
+
+namespace {
+
+// Client-supplied values (LHLO argument, addresses) go into header lines. Dropping CR, LF and every
+// other control byte keeps each on its line, so a client cannot end our header and start its own
+// (header injection). Tokens lose whitespace too, so "from a by b" cannot fake a clause.
+// Lengths are capped so every line stays below RFC 5322 §2.1.1's 998 octets.
+std::string clean(std::string_view s, std::size_t max, bool token) {
+  std::string out;
+  out.reserve(s.size() < max ? s.size() : max);
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) continue;
+    if (token && u == ' ') continue;
+    if (out.size() == max) break;
+    out += c;
+  }
+  return out;
+}
+
+constexpr std::size_t kMaxToken = 255;    // RFC 5321 §4.5.3.1.2: a domain is at most 255 octets
+constexpr std::size_t kMaxAddress = 512;  // twice RFC 5321 §4.5.3.1.3's 256-octet path
+
+// RFC 5321 §4.1.3 address literal: "[192.0.2.1]", "[IPv6:2001:db8::1]".
+std::string address_literal(std::string_view address) {
+  const std::string a = clean(address, 64, true);
+  return a.find(':') == std::string::npos ? "[" + a + "]" : "[IPv6:" + a + "]";
+}
+
+}  // namespace
+
+std::string rfc5322_date(std::chrono::system_clock::time_point t) {
+  // Names spelled out rather than strftime("%a"), which follows the locale (RFC 5322 §3.3 is English).
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);  // UTC and reentrant: the disk pool calls this from many threads
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::string trace_headers(const Envelope& e) {
+  const bool one = e.recipients.size() == 1 && e.recipients.front() != nullptr;
+  const std::string rcpt = one ? clean(e.recipients.front()->address, kMaxAddress, false) : "";
+
+  std::string h;
+  // RFC 5321 §4.4: the final delivery adds Return-Path with the reverse-path, "<>" for the null sender.
+  h += "Return-Path: <" + clean(e.reverse_path, kMaxAddress, false) + ">\r\n";
+  if (one) h += "Delivered-To: " + rcpt + "\r\n";
+
+  std::string helo = clean(e.client_helo, kMaxToken, true);
+  if (helo.empty()) helo = "unknown";
+  std::string host = clean(e.hostname, kMaxToken, true);
+  if (host.empty()) host = "localhost";
+  const std::string id = clean(e.session_id, kMaxToken, true);
+  const std::string peer =
+      e.client_address.empty() ? "(unix socket)" : "(" + address_literal(e.client_address) + ")";
+
+  // Folded one clause per line (CRLF + tab, RFC 5322 §2.2.3), as Postfix and Dovecot write it.
+  h += "Received: from " + helo + " " + peer + "\r\n";
+  h += "\tby " + host + " (mailslot) with LMTP";
+  if (!id.empty()) h += " id " + id;
+  if (one) h += "\r\n\tfor <" + rcpt + ">";
+  h += "; " + rfc5322_date(e.received_at) + "\r\n";
+  return h;
+}
+
+}  // namespace mailslot::delivery

@@ -1,0 +1,334 @@
+#include "mailslot/delivery/maildir_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <regex>
+
+#include "mailslot/delivery/trace_headers.hpp"
+#include "test_util.hpp"
+
+namespace mailslot::delivery {
+namespace {
+
+using testing::list_dir;
+using testing::permissions_of;
+using testing::read_file;
+using testing::stat_of;
+using testing::TempDir;
+namespace stdfs = std::filesystem;
+
+std::shared_ptr<const Mailbox> mailbox(const std::string& address, const stdfs::path& maildir) {
+  auto m = std::make_shared<Mailbox>();
+  m->address = address;
+  m->maildir = maildir;
+  return m;
+}
+
+Envelope envelope(std::vector<std::shared_ptr<const Mailbox>> recipients) {
+  Envelope e;
+  e.reverse_path = "alice@example.org";
+  e.recipients = std::move(recipients);
+  e.client_helo = "mx.example.org";
+  e.client_address = "192.0.2.1";
+  e.session_id = "s1";
+  e.hostname = "mail.example.test";
+  e.received_at = std::chrono::system_clock::from_time_t(1795440358);
+  return e;
+}
+
+MaildirStore store(bool fsync = true) {
+  return MaildirStore(MaildirStoreOptions{"mail.example.test", fsync});
+}
+
+const std::string kBody = "Subject: hi\r\n\r\nHello.\r\n";
+
+// Runs begin → append(chunks) → commit and expects every step before commit to succeed.
+std::vector<Outcome> deliver(MailStore& s, const Envelope& e, const std::vector<std::string>& chunks) {
+  Outcome failure;
+  auto w = s.begin(e, failure);
+  if (!w) {
+    ADD_FAILURE() << "begin failed: " << failure.text;
+    return {};
+  }
+  for (const auto& c : chunks) {
+    if (auto err = w->append(c)) {
+      ADD_FAILURE() << "append failed: " << err->text;
+      return {};
+    }
+  }
+  return w->commit();
+}
+
+class MaildirStoreTest : public ::testing::Test {
+ protected:
+  TempDir tmp_;
+  stdfs::path root() const { return tmp_.path(); }
+};
+
+TEST_F(MaildirStoreTest, OneRecipientOneFileExactBytes) {
+  const stdfs::path md = root() / "example.test" / "bob" / "Maildir";
+  auto s = store();
+  const Envelope e = envelope({mailbox("bob@example.test", md)});
+  const auto out = deliver(s, e, {kBody});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].delivered()) << out[0].text;
+  EXPECT_EQ(out[0].code, 250);
+
+  const auto files = list_dir(md / "new");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(out[0].location, (md / "new" / files[0]).string());
+  EXPECT_EQ(read_file(out[0].location), trace_headers(e) + kBody);
+  EXPECT_TRUE(list_dir(md / "tmp").empty());
+  EXPECT_TRUE(list_dir(md / "cur").empty());
+  EXPECT_EQ(permissions_of(out[0].location), 0600u);
+  for (const stdfs::path& d :
+       {root() / "example.test", root() / "example.test" / "bob", md, md / "tmp", md / "new", md / "cur"}) {
+    EXPECT_EQ(permissions_of(d), 0700u) << d;
+  }
+}
+
+TEST_F(MaildirStoreTest, NameCarriesExactSizes) {
+  const stdfs::path md = root() / "m";
+  auto s = store();
+  // Bare LF, CRLF, and a CRLF split across two appends (the CR ends one chunk).
+  const auto out = deliver(s, envelope({mailbox("b@x", md)}), {"a\nb\r\nc\r", "\nd\n\ne"});
+  ASSERT_TRUE(out.at(0).delivered()) << out[0].text;
+  const std::string bytes = read_file(out[0].location);
+  std::string crlf;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) crlf += '\r';
+    crlf += bytes[i];
+  }
+  const std::regex re(R"(^\d+\.M\d+P\d+Q\d+\.mail\.example\.test,S=(\d+),W=(\d+)$)");
+  std::smatch m;
+  const std::string name = stdfs::path(out[0].location).filename();
+  ASSERT_TRUE(std::regex_match(name, m, re)) << name;
+  EXPECT_EQ(std::stoull(m[1]), stdfs::file_size(out[0].location));
+  EXPECT_EQ(std::stoull(m[2]), crlf.size());
+  EXPECT_EQ(crlf.size(), bytes.size() + 3);  // three bare LFs in the content
+}
+
+TEST_F(MaildirStoreTest, ThreeMaildirsShareOneInode) {
+  const std::vector<stdfs::path> mds = {root() / "a", root() / "b", root() / "c"};
+  auto s = store();
+  const auto out =
+      deliver(s, envelope({mailbox("a@x", mds[0]), mailbox("b@x", mds[1]), mailbox("c@x", mds[2])}),
+              {kBody, "more\r\n"});
+  ASSERT_EQ(out.size(), 3u);
+  const auto first = stat_of(out[0].location);
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(out[i].delivered()) << out[i].text;
+    EXPECT_EQ(stdfs::path(out[i].location).parent_path(), mds[i] / "new");
+    EXPECT_EQ(list_dir(mds[i] / "new").size(), 1u);
+    EXPECT_TRUE(list_dir(mds[i] / "tmp").empty());
+    const auto st = stat_of(out[i].location);
+    EXPECT_EQ(st.st_ino, first.st_ino);
+    EXPECT_EQ(st.st_nlink, 3u);  // the spool's own name in tmp/ is gone
+    EXPECT_EQ(read_file(out[i].location), read_file(out[0].location));
+  }
+  EXPECT_NE(out[0].location, out[1].location);
+}
+
+TEST_F(MaildirStoreTest, SameMaildirTwiceDeliversOnce) {
+  const stdfs::path md = root() / "shared";
+  auto s = store();
+  const auto out = deliver(
+      s, envelope({mailbox("a@x", md), mailbox("b@x", root() / "other"), mailbox("A@x", md / ".")}), {kBody});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].delivered());
+  EXPECT_TRUE(out[1].delivered());
+  EXPECT_TRUE(out[2].delivered());
+  EXPECT_EQ(out[2].location, out[0].location);
+  EXPECT_EQ(list_dir(md / "new").size(), 1u);
+  EXPECT_EQ(stat_of(out[0].location).st_nlink, 2u);
+}
+
+TEST_F(MaildirStoreTest, DiscardLeavesNothing) {
+  const stdfs::path md = root() / "m";
+  auto s = store();
+  Outcome failure;
+  auto w = s.begin(envelope({mailbox("b@x", md)}), failure);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->append(kBody), std::nullopt);
+  EXPECT_EQ(list_dir(md / "tmp").size(), 1u);  // the spool
+  w->discard();
+  w->discard();  // idempotent
+  EXPECT_TRUE(list_dir(md / "tmp").empty());
+  EXPECT_TRUE(list_dir(md / "new").empty());
+  const auto late = w->commit();
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_FALSE(late[0].delivered());
+  EXPECT_TRUE(list_dir(md / "new").empty());
+}
+
+TEST_F(MaildirStoreTest, DestructorDiscards) {
+  const stdfs::path md = root() / "m";
+  auto s = store();
+  {
+    Outcome failure;
+    auto w = s.begin(envelope({mailbox("b@x", md)}), failure);
+    ASSERT_TRUE(w);
+    w->append(kBody);
+    EXPECT_EQ(w->content_size(), kBody.size());
+  }
+  EXPECT_TRUE(list_dir(md / "tmp").empty());
+  EXPECT_TRUE(list_dir(md / "new").empty());
+}
+
+TEST_F(MaildirStoreTest, UnusableMaildirFailsOnlyThatRecipient) {
+  testing::write_file(root() / "blocked", "a regular file where a directory should be");
+  const stdfs::path bad = root() / "blocked" / "Maildir";
+  auto s = store();
+  const auto out = deliver(
+      s, envelope({mailbox("a@x", root() / "a"), mailbox("bad@x", bad), mailbox("c@x", root() / "c")}),
+      {kBody});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].delivered()) << out[0].text;
+  EXPECT_FALSE(out[1].delivered());
+  EXPECT_EQ(out[1].code, 451);
+  EXPECT_EQ(out[1].enhanced, "4.3.0");
+  EXPECT_EQ(out[1].text.rfind("mkdir failed: ", 0), 0u) << out[1].text;
+  EXPECT_TRUE(out[1].location.empty());
+  EXPECT_TRUE(out[2].delivered()) << out[2].text;
+}
+
+TEST_F(MaildirStoreTest, FirstRecipientUnusableSpoolsInSecond) {
+  testing::write_file(root() / "blocked", "x");
+  const stdfs::path bad = root() / "blocked" / "Maildir";
+  const stdfs::path good = root() / "good";
+  auto s = store();
+  Outcome failure;
+  auto w = s.begin(envelope({mailbox("bad@x", bad), mailbox("good@x", good)}), failure);
+  ASSERT_TRUE(w) << failure.text;
+  EXPECT_EQ(list_dir(good / "tmp").size(), 1u);
+  ASSERT_EQ(w->append(kBody), std::nullopt);
+  const auto out = w->commit();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].code, 451);
+  EXPECT_TRUE(out[1].delivered()) << out[1].text;
+  EXPECT_TRUE(list_dir(good / "tmp").empty());
+}
+
+TEST_F(MaildirStoreTest, AllRecipientsUnusableBeginFails) {
+  testing::write_file(root() / "blocked", "x");
+  auto s = store();
+  Outcome failure;
+  auto w =
+      s.begin(envelope({mailbox("a@x", root() / "blocked" / "a"), mailbox("b@x", root() / "blocked" / "b")}),
+              failure);
+  EXPECT_FALSE(w);
+  EXPECT_EQ(failure.code, 451);
+  EXPECT_EQ(failure.enhanced, "4.3.0");
+  EXPECT_NE(failure.text.find("failed"), std::string::npos);
+}
+
+TEST_F(MaildirStoreTest, NoRecipientsBeginFails) {
+  auto s = store();
+  Outcome failure;
+  EXPECT_FALSE(s.begin(envelope({}), failure));
+  EXPECT_FALSE(failure.delivered());
+}
+
+// Makes write(2) fail with EFBIG past `limit` bytes (works as root, unlike chmod).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t limit) {
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    rlimit lower = old_;
+    lower.rlim_cur = limit;
+    ::setrlimit(RLIMIT_FSIZE, &lower);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST_F(MaildirStoreTest, AppendAfterFailureReturnsTheFailure) {
+  const stdfs::path md = root() / "m";
+  auto s = store();
+  Outcome failure;
+  auto w = s.begin(envelope({mailbox("a@x", md), mailbox("b@x", root() / "n")}), failure);
+  ASSERT_TRUE(w);
+  std::optional<Outcome> err;
+  {
+    const FileSizeLimit limit(4096);
+    err = w->append(std::string(8192, 'x'));
+  }
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, 451);
+  EXPECT_EQ(err->text.rfind("write failed: ", 0), 0u) << err->text;
+  const auto again = w->append("small");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->text, err->text);
+  const auto out = w->commit();
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& o : out) EXPECT_EQ(o.text, err->text);
+  EXPECT_TRUE(list_dir(md / "new").empty());
+  EXPECT_TRUE(list_dir(md / "tmp").empty());
+  w->discard();
+}
+
+TEST_F(MaildirStoreTest, AcrossFileSystemsCopies) {
+  if (!stdfs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
+  TempDir other("/dev/shm");
+  if (stat_of(other.path()).st_dev == stat_of(root()).st_dev)
+    GTEST_SKIP() << "/dev/shm is on the same file system";
+  auto s = store();
+  const Envelope e = envelope({mailbox("a@x", root() / "a"), mailbox("b@x", other.path() / "b")});
+  const auto out = deliver(s, e, {kBody});
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].delivered()) << out[0].text;
+  ASSERT_TRUE(out[1].delivered()) << out[1].text;
+  EXPECT_EQ(read_file(out[1].location), read_file(out[0].location));
+  EXPECT_EQ(stat_of(out[1].location).st_nlink, 1u);
+  EXPECT_TRUE(list_dir(other.path() / "b" / "tmp").empty());
+  EXPECT_EQ(stdfs::path(out[1].location).parent_path(), other.path() / "b" / "new");
+}
+
+TEST_F(MaildirStoreTest, WithoutFsyncStillDelivers) {
+  auto s = store(false);
+  const auto out = deliver(s, envelope({mailbox("a@x", root() / "a")}), {kBody});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].delivered());
+}
+
+TEST_F(MaildirStoreTest, LargeMessageInChunks) {
+  auto s = store();
+  std::vector<std::string> chunks(40, std::string(64 * 1024, 'y') + "\r\n");
+  const Envelope e = envelope({mailbox("a@x", root() / "a")});
+  const auto out = deliver(s, e, chunks);
+  ASSERT_TRUE(out.at(0).delivered());
+  EXPECT_EQ(stdfs::file_size(out[0].location), trace_headers(e).size() + 40 * (64 * 1024 + 2));
+}
+
+TEST(NullStore, AcceptsAndCounts) {
+  NullStore s;
+  Envelope e;
+  e.recipients = {mailbox("a@x", "/nonexistent/a"), mailbox("b@x", "/nonexistent/b")};
+  Outcome failure;
+  auto w = s.begin(e, failure);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->append("12345"), std::nullopt);
+  EXPECT_EQ(w->append("678"), std::nullopt);
+  EXPECT_EQ(w->content_size(), 8u);
+  const auto out = w->commit();
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& o : out) {
+    EXPECT_TRUE(o.delivered());
+    EXPECT_EQ(o.code, 250);
+  }
+  w->discard();
+}
+
+}  // namespace
+}  // namespace mailslot::delivery

@@ -1,0 +1,122 @@
+#include "mailslot/delivery/trace_headers.hpp"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+
+namespace mailslot::delivery {
+namespace {
+
+using std::chrono::system_clock;
+
+std::shared_ptr<const Mailbox> mailbox(std::string address) {
+  auto m = std::make_shared<Mailbox>();
+  m->address = std::move(address);
+  m->maildir = "/var/mail/x";
+  return m;
+}
+
+Envelope sample() {
+  Envelope e;
+  e.reverse_path = "alice@example.org";
+  e.recipients = {mailbox("bob@example.test")};
+  e.client_helo = "mx.example.org";
+  e.client_address = "192.0.2.1";
+  e.session_id = "abc123";
+  e.hostname = "mail.example.test";
+  e.received_at = system_clock::from_time_t(1795440358);  // Mon, 23 Nov 2026 13:25:58 UTC
+  return e;
+}
+
+std::vector<std::string> lines(const std::string& h) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t crlf; (crlf = h.find("\r\n", start)) != std::string::npos; start = crlf + 2)
+    out.push_back(h.substr(start, crlf - start));
+  EXPECT_EQ(start, h.size()) << "headers must end with CRLF";
+  return out;
+}
+
+TEST(TraceHeaders, OneRecipientExactText) {
+  EXPECT_EQ(trace_headers(sample()),
+            "Return-Path: <alice@example.org>\r\n"
+            "Delivered-To: bob@example.test\r\n"
+            "Received: from mx.example.org ([192.0.2.1])\r\n"
+            "\tby mail.example.test (mailslot) with LMTP id abc123\r\n"
+            "\tfor <bob@example.test>; Mon, 23 Nov 2026 13:25:58 +0000\r\n");
+}
+
+TEST(TraceHeaders, TwoRecipientsRevealNeither) {
+  Envelope e = sample();
+  e.recipients.push_back(mailbox("carol@example.test"));
+  const std::string h = trace_headers(e);
+  EXPECT_EQ(h,
+            "Return-Path: <alice@example.org>\r\n"
+            "Received: from mx.example.org ([192.0.2.1])\r\n"
+            "\tby mail.example.test (mailslot) with LMTP id abc123; Mon, 23 Nov 2026 13:25:58 +0000\r\n");
+  EXPECT_EQ(h.find("bob@"), std::string::npos);
+  EXPECT_EQ(h.find("carol@"), std::string::npos);
+}
+
+TEST(TraceHeaders, NullSender) {
+  Envelope e = sample();
+  e.reverse_path.clear();
+  EXPECT_EQ(lines(trace_headers(e)).front(), "Return-Path: <>");
+}
+
+TEST(TraceHeaders, UnixSocketAndIpv6Peers) {
+  Envelope e = sample();
+  e.client_address.clear();
+  EXPECT_EQ(lines(trace_headers(e))[2], "Received: from mx.example.org (unix socket)");
+  e.client_address = "2001:db8::1";
+  EXPECT_EQ(lines(trace_headers(e))[2], "Received: from mx.example.org ([IPv6:2001:db8::1])");
+}
+
+TEST(TraceHeaders, InjectionInHeloIsNeutralised) {
+  Envelope e = sample();
+  e.client_helo = "evil\r\nX-Injected: yes\r\n\r\nbody";
+  e.reverse_path = "a@b\r\nX-Also: no";
+  e.session_id = "id\nX-Id: 1";
+  const std::string h = trace_headers(e);
+  const auto ls = lines(h);
+  ASSERT_EQ(ls.size(), 5u) << h;
+  for (const auto& l : ls) {
+    EXPECT_TRUE(l.rfind("Return-Path: ", 0) == 0 || l.rfind("Delivered-To: ", 0) == 0 ||
+                l.rfind("Received: ", 0) == 0 || l.rfind("\t", 0) == 0)
+        << l;
+    EXPECT_EQ(l.find_first_of("\r\n"), std::string::npos) << l;
+  }
+  EXPECT_EQ(ls[2], "Received: from evilX-Injected:yesbody ([192.0.2.1])");
+}
+
+TEST(TraceHeaders, LongValuesStayBelow998OctetsPerLine) {
+  Envelope e = sample();
+  e.client_helo = std::string(5000, 'h');
+  e.hostname = std::string(5000, 'n');
+  e.session_id = std::string(5000, 'i');
+  e.reverse_path = std::string(5000, 'r');
+  e.recipients = {mailbox(std::string(5000, 'b'))};
+  for (const auto& l : lines(trace_headers(e))) EXPECT_LT(l.size() + 2, 998u);
+}
+
+TEST(TraceHeaders, ControlBytesAndDelRemoved) {
+  Envelope e = sample();
+  e.client_helo = std::string("a\x01\x7f\tb\0c", 7);
+  EXPECT_EQ(lines(trace_headers(e))[2], "Received: from abc ([192.0.2.1])");
+}
+
+TEST(Rfc5322Date, KnownInstants) {
+  EXPECT_EQ(rfc5322_date(system_clock::from_time_t(0)), "Thu, 01 Jan 1970 00:00:00 +0000");
+  EXPECT_EQ(rfc5322_date(system_clock::from_time_t(1795440358)), "Mon, 23 Nov 2026 13:25:58 +0000");
+  EXPECT_EQ(rfc5322_date(system_clock::from_time_t(951782400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+}
+
+TEST(Rfc5322Date, NowHasTheShape) {
+  const std::regex re(
+      R"(^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000$)");
+  EXPECT_TRUE(std::regex_match(rfc5322_date(system_clock::now()), re));
+}
+
+}  // namespace
+}  // namespace mailslot::delivery
