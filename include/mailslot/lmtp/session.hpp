@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 #include "mailslot/lmtp/transaction.hpp"
 
 namespace mailslot::lmtp {
+
+struct Command;
 
 struct SessionOptions {
   std::string hostname = "localhost";  // greeting, LHLO reply, 221/421 texts
@@ -78,13 +81,29 @@ class Session {
   std::uint64_t messages_committed() const { return messages_committed_; }
 
  private:
-  // Implementation detail; see session.cpp.
+  // Implementation detail; see session.cpp (input, DATA, answers, life cycle) and
+  // session_commands.cpp (the command table and one handler per verb).
   void process();
-  bool process_command_line(std::string_view line);
+  void process_command_line(std::string_view line);
   void process_data();
+  void finish_data();
+  bool closed_after_answer();
   void reply(const Reply& r);
   void reset_transaction();
   void close_with(const Reply& r);
+
+  void on_lhlo(const Command& c);
+  void on_helo(const Command& c);
+  void on_mail(const Command& c);
+  void on_rcpt(const Command& c);
+  void on_data(const Command& c);
+  void on_rset(const Command& c);
+  void on_noop(const Command& c);
+  void on_quit(const Command& c);
+  void on_vrfy(const Command& c);
+  void on_help(const Command& c);
+  void on_not_implemented(const Command& c);
+  void on_unknown(const Command& c);
 
   SessionOptions opt_;
   State state_ = State::greeted;
@@ -100,6 +119,7 @@ class Session {
   bool discarding_line_ = false; // skipping the rest of an overlong command line
   bool eof_ = false;
   bool data_done_ = false;       // terminator seen; commit/discard pending or done
+  bool message_open_ = false;    // OpenMessage succeeded, no commit/discard answered yet
   std::uint64_t messages_committed_ = 0;
 };
 

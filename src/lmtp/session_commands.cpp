@@ -1,0 +1,233 @@
+// lmtp::Session commands: one table says which verb is allowed in which state, one handler per
+// verb says what it does (RFC 2033 §4, RFC 5321 §4.1.1).
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "mailslot/lmtp/command.hpp"
+#include "mailslot/lmtp/session.hpp"
+
+namespace mailslot::lmtp {
+
+namespace {
+
+using State = Session::State;
+
+constexpr unsigned bit(State s) { return 1u << static_cast<unsigned>(s); }
+// Commands are read in every state but data (content) and closed (input ignored).
+constexpr unsigned kAnyState = bit(State::greeted) | bit(State::ready) | bit(State::mail);
+
+struct CommandRule {
+  Verb verb;
+  void (Session::*handle)(const Command&);
+  unsigned allowed;   // states in which the command is in sequence
+  bool checks_syntax; // a SyntaxError from the parser is answered before the handler runs
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto up = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; };
+    if (up(a[i]) != up(b[i])) return false;
+  }
+  return true;
+}
+
+// RFC 5321 §4.2.4 / RFC 3463 5.5.1: a command out of sequence.
+Reply out_of_sequence(Verb verb, State state) {
+  switch (verb) {
+    case Verb::mail:
+      return {503, "5.5.1", state == State::mail ? "Nested MAIL command" : "Send LHLO first"};
+    case Verb::rcpt:
+      return {503, "5.5.1", "Need MAIL before RCPT"};
+    case Verb::data:
+      return {503, "5.5.1", "Need MAIL before DATA"};
+    default:
+      return {503, "5.5.1", "Bad sequence of commands"};
+  }
+}
+
+Reply syntax_reply(const Command& c) {
+  switch (c.error) {
+    case SyntaxError::bad_reverse_path:
+      return {501, "5.1.7", "Bad sender address syntax"};  // RFC 3463 X.1.7
+    case SyntaxError::bad_forward_path:
+      return {501, "5.1.3", "Bad recipient address syntax"};  // RFC 3463 X.1.3
+    case SyntaxError::bad_parameters:
+      return {501, "5.5.4", "Bad parameter syntax"};
+    case SyntaxError::bad_arguments:
+    case SyntaxError::none:
+      break;
+  }
+  switch (c.verb) {
+    case Verb::lhlo: return {501, "5.5.4", "Syntax: LHLO hostname"};
+    case Verb::mail: return {501, "5.5.4", "Syntax: MAIL FROM:<address> [parameters]"};
+    case Verb::rcpt: return {501, "5.5.4", "Syntax: RCPT TO:<address>"};
+    case Verb::vrfy: return {501, "5.5.4", "Syntax: VRFY address"};
+    default: return {501, "5.5.4", "Syntax error, no arguments allowed"};
+  }
+}
+
+// SIZE=<digits> (RFC 1870 §3); a value too large for 64 bits is simply "too big".
+bool parse_size(std::string_view v, std::uint64_t& out) {
+  if (v.empty() || v.size() > 40) return false;
+  std::uint64_t n = 0;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    n = n > (kMax - d) / 10 ? kMax : n * 10 + d;
+  }
+  out = n;
+  return true;
+}
+
+}  // namespace
+
+void Session::process_command_line(std::string_view line) {
+  // RFC 5321 §2.3.8: CR and LF appear only together as the line ending; NUL is not text.
+  if (line.find('\0') != std::string_view::npos || line.find('\r') != std::string_view::npos) {
+    reply({500, "5.5.2", "Syntax error: NUL or bare CR in command line"});
+    return;
+  }
+  const Command cmd = parse_command(line);
+
+  static constexpr CommandRule kRules[] = {
+      {Verb::lhlo, &Session::on_lhlo, kAnyState, true},
+      {Verb::helo, &Session::on_helo, kAnyState, false},
+      {Verb::ehlo, &Session::on_helo, kAnyState, false},
+      {Verb::mail, &Session::on_mail, bit(State::ready), true},
+      {Verb::rcpt, &Session::on_rcpt, bit(State::mail), true},
+      {Verb::data, &Session::on_data, bit(State::mail), true},
+      {Verb::rset, &Session::on_rset, kAnyState, true},
+      {Verb::noop, &Session::on_noop, kAnyState, true},
+      {Verb::quit, &Session::on_quit, kAnyState, true},
+      {Verb::vrfy, &Session::on_vrfy, kAnyState, true},
+      {Verb::help, &Session::on_help, kAnyState, true},
+      {Verb::not_implemented, &Session::on_not_implemented, kAnyState, false},
+      {Verb::unknown, &Session::on_unknown, kAnyState, false},
+  };
+  for (const CommandRule& rule : kRules) {
+    if (rule.verb != cmd.verb) continue;
+    if ((rule.allowed & bit(state_)) == 0) {
+      reply(out_of_sequence(cmd.verb, state_));
+    } else if (rule.checks_syntax && cmd.error != SyntaxError::none) {
+      reply(syntax_reply(cmd));
+    } else {
+      (this->*rule.handle)(cmd);
+    }
+    return;
+  }
+  on_unknown(cmd);
+}
+
+void Session::on_lhlo(const Command& c) {
+  // RFC 2033 §4.1: LHLO may be repeated and, like EHLO (RFC 5321 §4.1.4), resets the transaction.
+  reset_transaction();
+  lhlo_name_ = c.argument;
+  state_ = State::ready;
+  // RFC 2033 §5: PIPELINING and ENHANCEDSTATUSCODES are required; RFC 2034 §3 keeps enhanced
+  // codes off the LHLO reply; RFC 1870 §4 announces the fixed maximum size.
+  reply({250, "",
+         opt_.hostname + "\nPIPELINING\nENHANCEDSTATUSCODES\n8BITMIME\nSIZE " +
+             std::to_string(opt_.limits.max_message_size)});
+}
+
+void Session::on_helo(const Command&) {
+  // RFC 2033 §4.1: HELO and EHLO must not get a 2xx from an LMTP server.
+  reply({500, "5.5.1", "Use LHLO"});
+}
+
+void Session::on_mail(const Command& c) {
+  Transaction t;
+  t.reverse_path = c.path;
+  t.mail_params = c.params;
+  for (const Param& p : c.params) {
+    if (p.keyword == "SIZE") {  // RFC 1870 §6
+      std::uint64_t size = 0;
+      if (t.declared_size || !p.value || !parse_size(*p.value, size)) {
+        reply({501, "5.5.4", "Bad SIZE parameter"});
+        return;
+      }
+      if (size > opt_.limits.max_message_size) {
+        reply({552, "5.3.4", "Message size exceeds fixed maximum message size"});
+        return;
+      }
+      t.declared_size = size;
+    } else if (p.keyword == "BODY") {  // RFC 6152 §2
+      if (t.body != Body::unspecified || !p.value) {
+        reply({501, "5.5.4", "Bad BODY parameter"});
+        return;
+      }
+      if (iequals(*p.value, "7BIT")) {
+        t.body = Body::seven_bit;
+      } else if (iequals(*p.value, "8BITMIME")) {
+        t.body = Body::eight_bit_mime;
+      } else {
+        reply({501, "5.5.4", "Unsupported BODY type"});
+        return;
+      }
+    } else {
+      // RFC 5321 §4.1.1.11: a parameter the server does not recognise gets 555.
+      reply({555, "5.5.4", "Unsupported parameter " + p.keyword});
+      return;
+    }
+  }
+  txn_ = std::move(t);
+  state_ = State::mail;
+  reply({250, "2.1.0", "Sender " + txn_.reverse_path.to_string() + " OK"});
+}
+
+void Session::on_rcpt(const Command& c) {
+  if (!c.params.empty()) {  // RFC 5321 §4.1.1.11; no RCPT parameter is offered yet
+    reply({555, "5.5.4", "Unsupported parameter " + c.params.front().keyword});
+    return;
+  }
+  // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client retries the rest.
+  if (txn_.recipients.size() >= opt_.limits.max_recipients) {
+    reply({452, "4.5.3", "Too many recipients"});
+    return;
+  }
+  // The answer (and the reply) waits for the owner's verdict; later pipelined commands wait too.
+  request_ = CheckRecipient{c.path, c.params};
+}
+
+void Session::on_data(const Command&) {
+  // RFC 2033 §4.2: DATA without a successful RCPT gets 503.
+  if (txn_.recipients.empty()) {
+    reply({503, "5.5.1", "No valid recipients"});
+    return;
+  }
+  request_ = OpenMessage{};  // 354 only once the spool is open
+}
+
+void Session::on_rset(const Command&) {
+  reset_transaction();  // RFC 5321 §4.1.1.5: the LHLO stays
+  reply({250, "2.0.0", "OK"});
+}
+
+void Session::on_noop(const Command&) { reply({250, "2.0.0", "OK"}); }
+
+void Session::on_quit(const Command&) {
+  close_with({221, "2.0.0", opt_.hostname + " closing connection"});  // RFC 5321 §4.1.1.10
+}
+
+void Session::on_vrfy(const Command&) {
+  // RFC 5321 §3.5.3: 252 when the server will not verify but will try to deliver.
+  reply({252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery"});
+}
+
+void Session::on_help(const Command&) {
+  reply({214, "2.0.0", "Commands: LHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"});
+}
+
+void Session::on_not_implemented(const Command&) {
+  reply({502, "5.5.1", "Command not implemented"});  // RFC 5321 §4.2.4
+}
+
+void Session::on_unknown(const Command&) {
+  reply({500, "5.5.2", "Command unrecognized"});  // RFC 5321 §4.2.4
+}
+
+}  // namespace mailslot::lmtp
