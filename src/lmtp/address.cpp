@@ -20,15 +20,8 @@ bool is_hex(char c) { return is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' 
 
 // RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 uses it for Atom.
 bool is_atext(char c) {
-  if (is_let_dig(c)) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+  constexpr std::string_view kSpecials = "!#$%&'*+-/=?^_`{|}~";
+  return is_let_dig(c) || kSpecials.find(c) != std::string_view::npos;
 }
 
 // RFC 5321 §4.1.2 qtextSMTP = %d32-33 / %d35-91 / %d93-126 (no '"', no '\').
@@ -276,8 +269,8 @@ std::optional<Path> parse_path(std::string_view text, std::size_t& consumed, Pat
     if (i >= n) return fail(n, PathError::bad_domain);
     if (text[i] != '>') return fail(i, PathError::bad_domain);
     if (domain.size() > kMaxDomain) return fail(i, PathError::too_long);
-    const bool ok = !domain.empty() && domain.front() == '[' ? is_address_literal(domain)
-                                                             : is_dot_domain(domain);
+    const bool ok =
+        !domain.empty() && domain.front() == '[' ? is_address_literal(domain) : is_dot_domain(domain);
     if (!ok) return fail(i, PathError::bad_domain);
     path.mailbox.domain.assign(domain);
   }

@@ -1,11 +1,11 @@
 // Command line grammar (RFC 5321 §4.1.1 and §4.1.2, RFC 2033 §4.1). Pure syntax: whether a
 // command is allowed now, and what a parameter means, is the session's business.
-#include "mailslot/lmtp/command.hpp"
-
 #include <array>
 #include <cstddef>
 #include <string_view>
 #include <utility>
+
+#include "mailslot/lmtp/command.hpp"
 
 namespace mailslot::lmtp {
 

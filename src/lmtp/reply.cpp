@@ -1,7 +1,6 @@
 // Wire form of a reply (RFC 5321 §4.2, §4.2.1 multi-line replies; RFC 2034 §3 enhanced codes).
 #include "mailslot/lmtp/reply.hpp"
 
-
 namespace mailslot::lmtp {
 
 namespace {

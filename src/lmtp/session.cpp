@@ -21,21 +21,13 @@ bool is_2xx(const Reply& r) { return r.code >= 200 && r.code < 300; }
 
 }  // namespace
 
-Session::Session(SessionOptions options)
-    : opt_(std::move(options)), decoder_(opt_.limits.max_data_line) {
+Session::Session(SessionOptions options) : opt_(std::move(options)), decoder_(opt_.limits.max_data_line) {
   // RFC 2033 §4 / RFC 5321 §4.3.1: the greeting; RFC 2034 §3: no enhanced code on it.
   reply({220, "", opt_.hostname + " LMTP mailslot ready"});
 }
 
 void Session::receive(std::string_view bytes) {
   if (state_ == State::closed || eof_ || bytes.empty()) return;
-  // Drop the processed prefix when it is at least as large as what remains, so the copy is
-  // paid for by the bytes already consumed (amortised linear) and in_ holds at most twice the
-  // unprocessed input.
-  if (in_pos_ > 0 && in_pos_ >= in_.size() - in_pos_) {
-    in_.erase(0, in_pos_);
-    in_pos_ = 0;
-  }
   in_.append(bytes);
   process();
 }
@@ -97,10 +89,16 @@ void Session::process() {
     if (message_open_) request_ = DiscardMessage{};
   }
 
+  // Compact: drop the processed prefix once it is at least as large as what remains, so the
+  // copy is paid for by the bytes already consumed (amortised linear) and in_ never holds more
+  // than twice the input not yet processable.
   if (in_pos_ == in_.size()) {
     in_.clear();
     in_pos_ = 0;
     release_if_large(in_);
+  } else if (in_pos_ > 0 && in_pos_ >= in_.size() - in_pos_) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
   }
 }
 
@@ -241,8 +239,8 @@ void Session::message_committed(std::vector<Reply> per_recipient) {
   // result is an owner bug; the safe answer for it is "try again later".
   bool any_delivered = false;
   for (std::size_t i = 0; i < txn_.recipients.size(); ++i) {
-    const Reply r = i < per_recipient.size() ? per_recipient[i]
-                                             : Reply{451, "4.3.0", "Temporary internal error"};
+    const Reply r =
+        i < per_recipient.size() ? per_recipient[i] : Reply{451, "4.3.0", "Temporary internal error"};
     reply(r);
     any_delivered = any_delivered || is_2xx(r);
   }

@@ -21,8 +21,8 @@ constexpr unsigned kAnyState = bit(State::greeted) | bit(State::ready) | bit(Sta
 struct CommandRule {
   Verb verb;
   void (Session::*handle)(const Command&);
-  unsigned allowed;   // states in which the command is in sequence
-  bool checks_syntax; // a SyntaxError from the parser is answered before the handler runs
+  unsigned allowed;    // states in which the command is in sequence
+  bool checks_syntax;  // a SyntaxError from the parser is answered before the handler runs
 };
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -61,11 +61,16 @@ Reply syntax_reply(const Command& c) {
       break;
   }
   switch (c.verb) {
-    case Verb::lhlo: return {501, "5.5.4", "Syntax: LHLO hostname"};
-    case Verb::mail: return {501, "5.5.4", "Syntax: MAIL FROM:<address> [parameters]"};
-    case Verb::rcpt: return {501, "5.5.4", "Syntax: RCPT TO:<address>"};
-    case Verb::vrfy: return {501, "5.5.4", "Syntax: VRFY address"};
-    default: return {501, "5.5.4", "Syntax error, no arguments allowed"};
+    case Verb::lhlo:
+      return {501, "5.5.4", "Syntax: LHLO hostname"};
+    case Verb::mail:
+      return {501, "5.5.4", "Syntax: MAIL FROM:<address> [parameters]"};
+    case Verb::rcpt:
+      return {501, "5.5.4", "Syntax: RCPT TO:<address>"};
+    case Verb::vrfy:
+      return {501, "5.5.4", "Syntax: VRFY address"};
+    default:
+      return {501, "5.5.4", "Syntax error, no arguments allowed"};
   }
 }
 

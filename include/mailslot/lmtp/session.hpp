@@ -26,18 +26,18 @@ struct SessionOptions {
 
 // Verdict on a CheckRecipient request.
 struct RecipientVerdict {
-  Reply reply;                              // 250 2.1.5 ... when accepted, else the refusal
-  std::shared_ptr<const void> resolved;     // kept in Recipient::resolved when accepted
+  Reply reply;                           // 250 2.1.5 ... when accepted, else the refusal
+  std::shared_ptr<const void> resolved;  // kept in Recipient::resolved when accepted
 };
 
 class Session {
  public:
   enum class State {
-    greeted,       // waiting for LHLO
-    ready,         // LHLO done, no transaction
-    mail,          // MAIL accepted, collecting RCPTs
-    data,          // after 354, reading content
-    closed,        // QUIT answered, timeout, shutdown or fatal error: flush output then close
+    greeted,  // waiting for LHLO
+    ready,    // LHLO done, no transaction
+    mail,     // MAIL accepted, collecting RCPTs
+    data,     // after 354, reading content
+    closed,   // QUIT answered, timeout, shutdown or fatal error: flush output then close
   };
 
   explicit Session(SessionOptions options);  // queues the 220 greeting
@@ -52,6 +52,9 @@ class Session {
   // Output: bytes to write to the peer, in order. Owner writes them, then calls consume_output.
   std::string_view output() const { return out_; }
   void consume_output(std::size_t n) { out_.erase(0, n); }
+  // Input bytes held (not yet processed, plus a processed prefix awaiting compaction). An owner
+  // may stop reading while this is large and a request is pending (back-pressure).
+  std::size_t buffered_input() const { return in_.size(); }
 
   // The request the owner must perform now (std::monostate when none).
   const Request& request() const { return request_; }
@@ -107,19 +110,19 @@ class Session {
 
   SessionOptions opt_;
   State state_ = State::greeted;
-  std::string in_;               // unprocessed input
-  std::size_t in_pos_ = 0;       // processed prefix of in_
-  std::string out_;              // replies not yet written
+  std::string in_;          // unprocessed input
+  std::size_t in_pos_ = 0;  // processed prefix of in_
+  std::string out_;         // replies not yet written
   Request request_;
   std::string lhlo_name_;
   Transaction txn_;
   DataDecoder decoder_;
-  std::string body_;             // decoded content awaiting AppendBody
+  std::string body_;                   // decoded content awaiting AppendBody
   std::optional<Reply> data_failure_;  // reply for every recipient after "."
-  bool discarding_line_ = false; // skipping the rest of an overlong command line
+  bool discarding_line_ = false;       // skipping the rest of an overlong command line
   bool eof_ = false;
-  bool data_done_ = false;       // terminator seen; commit/discard pending or done
-  bool message_open_ = false;    // OpenMessage succeeded, no commit/discard answered yet
+  bool data_done_ = false;     // terminator seen; commit/discard pending or done
+  bool message_open_ = false;  // OpenMessage succeeded, no commit/discard answered yet
   std::uint64_t messages_committed_ = 0;
 };
 

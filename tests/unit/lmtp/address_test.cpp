@@ -106,9 +106,9 @@ TEST(ParsePath, Postmaster) {
 }
 
 TEST(ParsePath, AddressLiterals) {
-  for (const char* text : {"<a@[192.0.2.1]>", "<a@[IPv6:2001:db8::1]>", "<a@[IPv6:::1]>",
-                           "<a@[IPv6:1:2:3:4:5:6:7:8]>", "<a@[IPv6:::ffff:192.0.2.1]>",
-                           "<a@[ipv6:1:2:3:4:5:6:192.0.2.1]>", "<a@[x-tag:anything]>"}) {
+  for (const char* text :
+       {"<a@[192.0.2.1]>", "<a@[IPv6:2001:db8::1]>", "<a@[IPv6:::1]>", "<a@[IPv6:1:2:3:4:5:6:7:8]>",
+        "<a@[IPv6:::ffff:192.0.2.1]>", "<a@[ipv6:1:2:3:4:5:6:192.0.2.1]>", "<a@[x-tag:anything]>"}) {
     const Parsed p = parse(text);
     ASSERT_TRUE(p.path) << text;
     EXPECT_EQ(p.path->to_string(), text);
@@ -121,9 +121,9 @@ TEST(ParsePath, AddressLiterals) {
 }
 
 TEST(ParsePath, BadLocalParts) {
-  for (const char* text : {"<.bob@x.test>", "<bob.@x.test>", "<b..ob@x.test>", "<b ob@x.test>",
-                           "<b(ob@x.test>", "<@x.test>", "<\"a\x01\"@x.test>", "<\"a\"b@x.test>",
-                           "<b\xc3\xa9@x.test>"}) {
+  for (const char* text :
+       {"<.bob@x.test>", "<bob.@x.test>", "<b..ob@x.test>", "<b ob@x.test>", "<b(ob@x.test>", "<@x.test>",
+        "<\"a\x01\"@x.test>", "<\"a\"b@x.test>", "<b\xc3\xa9@x.test>"}) {
     const Parsed p = parse(text);
     EXPECT_FALSE(p.path) << text;
     EXPECT_NE(p.error, PathError::none) << text;
@@ -134,15 +134,15 @@ TEST(ParsePath, BadLocalParts) {
 }
 
 TEST(ParsePath, BadDomains) {
-  for (const char* text : {"<a@>", "<a@-x.test>", "<a@x-.test>", "<a@x..test>", "<a@x.test.>",
-                           "<a@.x.test>", "<a@x_y.test>", "<a@x.t\xc3\xa9st>", "<a@x test>"}) {
+  for (const char* text : {"<a@>", "<a@-x.test>", "<a@x-.test>", "<a@x..test>", "<a@x.test.>", "<a@.x.test>",
+                           "<a@x_y.test>", "<a@x.t\xc3\xa9st>", "<a@x test>"}) {
     EXPECT_EQ(parse(text).error, PathError::bad_domain) << text;
   }
 }
 
 TEST(ParsePath, MissingBrackets) {
-  for (const char* text : {"", "bob@x.test", "<bob@x.test", "<", "<\"unterminated", "<bob@[1.2.3.4",
-                           "<@a.test,"}) {
+  for (const char* text :
+       {"", "bob@x.test", "<bob@x.test", "<", "<\"unterminated", "<bob@[1.2.3.4", "<@a.test,"}) {
     const Parsed p = parse(text);
     EXPECT_FALSE(p.path) << text;
     EXPECT_EQ(p.error, PathError::missing_brackets) << text;

@@ -21,8 +21,8 @@ TEST(ParseCommand, VerbsAreCaseInsensitive) {
 }
 
 TEST(ParseCommand, NotImplementedAndUnknownVerbs) {
-  for (const char* v : {"EXPN list", "TURN", "ETRN x", "BDAT 10 LAST", "STARTTLS", "AUTH PLAIN", "XCLIENT A=B",
-                        "XFORWARD NAME=x", "starttls"}) {
+  for (const char* v : {"EXPN list", "TURN", "ETRN x", "BDAT 10 LAST", "STARTTLS", "AUTH PLAIN",
+                        "XCLIENT A=B", "XFORWARD NAME=x", "starttls"}) {
     EXPECT_EQ(parse_command(v).verb, Verb::not_implemented) << v;
   }
   for (const char* v : {"", "FOO", "MAILFROM:<a@b>", "LHLOX x", " LHLO x", "DAT", "DATAX"}) {
@@ -95,9 +95,10 @@ TEST(ParseCommand, ParamValueKeepsCase) {
 }
 
 TEST(ParseCommand, BadParameters) {
-  for (const char* line : {"MAIL FROM:<a@b.test> SIZE=", "MAIL FROM:<a@b.test> =1", "MAIL FROM:<a@b.test> -X=1",
-                           "MAIL FROM:<a@b.test> A_B=1", "MAIL FROM:<a@b.test> X=a=b", "RCPT TO:<a@b.test> X=\x01",
-                           "RCPT TO:<a@b.test> X=\xc3\xa9"}) {
+  for (const char* line :
+       {"MAIL FROM:<a@b.test> SIZE=", "MAIL FROM:<a@b.test> =1", "MAIL FROM:<a@b.test> -X=1",
+        "MAIL FROM:<a@b.test> A_B=1", "MAIL FROM:<a@b.test> X=a=b", "RCPT TO:<a@b.test> X=\x01",
+        "RCPT TO:<a@b.test> X=\xc3\xa9"}) {
     const Command c = parse_command(line);
     EXPECT_EQ(c.error, SyntaxError::bad_parameters) << line;
     EXPECT_TRUE(c.params.empty()) << line;

@@ -77,7 +77,7 @@ TEST(DataDecoder, DotUnstuffing) {
   EXPECT_EQ(decode_whole("..\r\n.\r\n").out, ".\r\n");
   EXPECT_EQ(decode_whole("...x\r\n.\r\n").out, "..x\r\n");
   EXPECT_EQ(decode_whole("a\r\n..b\r\n.\r\n").out, "a\r\n.b\r\n");
-  EXPECT_EQ(decode_whole(".x\r\n.\r\n").out, "x\r\n");  // RFC 5321 §4.5.2: the first "." is deleted
+  EXPECT_EQ(decode_whole(".x\r\n.\r\n").out, "x\r\n");     // RFC 5321 §4.5.2: the first "." is deleted
   EXPECT_EQ(decode_whole("a.b\r\n.\r\n").out, "a.b\r\n");  // not at line start: kept
   EXPECT_EQ(decode_whole("a\r\n.. \r\n.\r\n").out, "a\r\n. \r\n");
 }

@@ -6,9 +6,7 @@
 namespace mailslot::lmtp {
 namespace {
 
-TEST(Reply, SingleLineWithEnhancedCode) {
-  EXPECT_EQ((Reply{250, "2.1.5", "OK"}).wire(), "250 2.1.5 OK\r\n");
-}
+TEST(Reply, SingleLineWithEnhancedCode) { EXPECT_EQ((Reply{250, "2.1.5", "OK"}).wire(), "250 2.1.5 OK\r\n"); }
 
 TEST(Reply, SingleLineWithoutEnhancedCode) {
   EXPECT_EQ((Reply{220, "", "host LMTP mailslot ready"}).wire(), "220 host LMTP mailslot ready\r\n");
@@ -21,7 +19,8 @@ TEST(Reply, MultiLineRepeatsEnhancedCodeOnEveryLine) {
 }
 
 TEST(Reply, MultiLineWithoutEnhancedCode) {
-  EXPECT_EQ((Reply{250, "", "host\nPIPELINING\nSIZE 10"}).wire(), "250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
+  EXPECT_EQ((Reply{250, "", "host\nPIPELINING\nSIZE 10"}).wire(),
+            "250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
 }
 
 TEST(Reply, EmptyTextHasNoTrailingSpace) {

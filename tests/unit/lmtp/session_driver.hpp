@@ -35,7 +35,8 @@ class Driver {
   std::optional<Reply> append_failure;
   std::function<std::vector<Reply>(const Transaction&)> commit = [](const Transaction& t) {
     std::vector<Reply> r;
-    for (const Recipient& rc : t.recipients) r.push_back({250, "2.0.0", rc.forward_path.to_string() + " Saved"});
+    for (const Recipient& rc : t.recipients)
+      r.push_back({250, "2.0.0", rc.forward_path.to_string() + " Saved"});
     return r;
   };
   bool auto_answer = true;
@@ -44,7 +45,7 @@ class Driver {
   std::vector<std::string> events;     // "check <a@b>", "open", "append", "commit", "discard"
   std::vector<std::string> delivered;  // bodies committed
   std::vector<std::size_t> append_sizes;
-  std::string spool;                   // body of the open message
+  std::string spool;  // body of the open message
   bool spool_open = false;
 
   void send(std::string_view bytes) {

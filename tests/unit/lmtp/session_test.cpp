@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cstdint>
+#include <iterator>
 #include <string>
 
 #include "session_driver.hpp"
@@ -175,8 +178,9 @@ TEST(Session, RcptBeforeMail) {
 TEST(Session, RcptBadPathNullAndParameters) {
   Driver d = in_mail({});
   d.send("RCPT TO:<>\r\nRCPT TO:<bob@>\r\nRCPT TO:<bob@x.test> NOTIFY=NEVER\r\nRCPT TO:<bob@x.test> =\r\n");
-  EXPECT_EQ(d.take(), lines("501 5.1.3 Bad recipient address syntax", "501 5.1.3 Bad recipient address syntax",
-                            "555 5.5.4 Unsupported parameter NOTIFY", "501 5.5.4 Bad parameter syntax"));
+  EXPECT_EQ(d.take(),
+            lines("501 5.1.3 Bad recipient address syntax", "501 5.1.3 Bad recipient address syntax",
+                  "555 5.5.4 Unsupported parameter NOTIFY", "501 5.5.4 Bad parameter syntax"));
   EXPECT_TRUE(d.events.empty());
 }
 
@@ -216,8 +220,8 @@ TEST(Session, TooManyRecipients) {
   o.limits.max_recipients = 2;
   Driver d = in_mail({}, o);
   d.send("RCPT TO:<unknown@x.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\n");
-  EXPECT_EQ(d.take(), lines("550 5.1.1 User unknown", "250 2.1.5 OK", "250 2.1.5 OK",
-                            "452 4.5.3 Too many recipients"));
+  EXPECT_EQ(d.take(),
+            lines("550 5.1.1 User unknown", "250 2.1.5 OK", "250 2.1.5 OK", "452 4.5.3 Too many recipients"));
   EXPECT_EQ(d.s.transaction().recipients.size(), 2u);
   EXPECT_EQ(d.events.size(), 3u);  // no check for the fourth
 }
@@ -373,8 +377,8 @@ TEST(Session, DataLineTooLong) {
   o.limits.max_data_line = 20;
   Driver d = in_mail({"a@x.test"}, o);
   d.send("DATA\r\nshort\r\n" + std::string(30, 'y') + "\r\n.\r\n");
-  EXPECT_EQ(d.take(),
-            lines("354 Start mail input; end with <CRLF>.<CRLF>", "554 5.6.0 Line too long in message content"));
+  EXPECT_EQ(d.take(), lines("354 Start mail input; end with <CRLF>.<CRLF>",
+                            "554 5.6.0 Line too long in message content"));
   EXPECT_TRUE(d.delivered.empty());
   // The limit does not stick to the next message.
   d.send("MAIL FROM:<>\r\nRCPT TO:<a@x.test>\r\nDATA\r\nok\r\n.\r\n");
@@ -385,8 +389,8 @@ TEST(Session, AppendFailureAnswersEveryRecipient) {
   Driver d = in_mail({"a@x.test", "b@x.test"});
   d.append_failure = Reply{451, "4.3.0", "Temporary internal failure"};
   d.send("DATA\r\nbody\r\n.\r\n");
-  EXPECT_EQ(d.take(), lines("354 Start mail input; end with <CRLF>.<CRLF>", "451 4.3.0 Temporary internal failure",
-                            "451 4.3.0 Temporary internal failure"));
+  EXPECT_EQ(d.take(), lines("354 Start mail input; end with <CRLF>.<CRLF>",
+                            "451 4.3.0 Temporary internal failure", "451 4.3.0 Temporary internal failure"));
   EXPECT_EQ(d.events.back(), "discard");
   EXPECT_TRUE(d.delivered.empty());
 }
@@ -396,7 +400,8 @@ TEST(Session, SmugglingInsideDataStaysContent) {
   d.send("DATA\r\nfirst\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nfake\r\n.\r\n");
   EXPECT_EQ(d.take(), lines("354 Start mail input; end with <CRLF>.<CRLF>", "250 2.0.0 <a@x.test> Saved"));
   ASSERT_EQ(d.delivered.size(), 1u);
-  EXPECT_EQ(d.delivered[0], "first\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nfake\r\n");
+  EXPECT_EQ(d.delivered[0],
+            "first\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nfake\r\n");
 }
 
 TEST(Session, CommandInTheSameChunkAsTheDotIsKept) {
@@ -419,10 +424,10 @@ const std::string kTwoTransactions =
 const std::string kTwoTransactionsReplies =
     "220 mx.test LMTP mailslot ready\r\n" + kLhloReply +
     lines("250 2.1.0 Sender <s@x.test> OK", "250 2.1.5 OK", "550 5.1.1 User unknown", "250 2.1.5 OK",
-          "354 Start mail input; end with <CRLF>.<CRLF>", "250 2.0.0 <a@x.test> Saved", "250 2.0.0 <b@x.test> Saved",
-          "250 2.1.0 Sender <> OK", "250 2.1.5 OK", "354 Start mail input; end with <CRLF>.<CRLF>",
-          "250 2.0.0 <c@x.test> Saved", "250 2.0.0 OK", "250 2.0.0 OK",
-          "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery",
+          "354 Start mail input; end with <CRLF>.<CRLF>", "250 2.0.0 <a@x.test> Saved",
+          "250 2.0.0 <b@x.test> Saved", "250 2.1.0 Sender <> OK", "250 2.1.5 OK",
+          "354 Start mail input; end with <CRLF>.<CRLF>", "250 2.0.0 <c@x.test> Saved", "250 2.0.0 OK",
+          "250 2.0.0 OK", "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery",
           "221 2.0.0 mx.test closing connection");
 
 TEST(Session, TwoPipelinedTransactionsInOneReceive) {
@@ -489,9 +494,31 @@ TEST(Session, OverlongLineWithoutLfIsDroppedAsItArrives) {
   Driver d(o);
   d.take();
   for (int i = 0; i < 1000; ++i) d.send(std::string(1000, 'A'));  // 1 MB and never a LF
-  EXPECT_EQ(d.take(), "500 5.5.2 Line too long\r\n");  // once
+  EXPECT_EQ(d.take(), "500 5.5.2 Line too long\r\n");             // once
   d.send("still the same line\r\nNOOP\r\n");
   EXPECT_EQ(d.take(), "250 2.0.0 OK\r\n");
+}
+
+TEST(Session, InputBufferStaysBounded) {
+  SessionOptions o = test::test_options();
+  o.limits.max_command_line = 100;
+  Driver d(o);
+  for (int i = 0; i < 100; ++i) {
+    d.send(std::string(99, 'A'));  // a client that never sends LF
+    EXPECT_LT(d.s.buffered_input(), 100u);
+  }
+  d.send("\r\nNOOP\r\nNOOP");
+  EXPECT_EQ(d.s.buffered_input(), 4u);  // processed lines are gone, the partial one is kept
+  // In DATA the body is handed out in chunks and consumed input is released.
+  Driver m = in_mail({"a@x.test"});
+  m.send("DATA\r\n");
+  for (int i = 0; i < 200; ++i) {
+    m.send(std::string(998, 'b') + "\r\n");
+    EXPECT_EQ(m.s.buffered_input(), 0u);
+  }
+  m.send(".\r\n");
+  ASSERT_EQ(m.delivered.size(), 1u);
+  EXPECT_EQ(m.delivered[0].size(), 200'000u);
 }
 
 TEST(Session, OverlongLineSplitAnywhereGivesTheSameOutput) {
@@ -546,12 +573,96 @@ TEST(Session, GarbageNeverBreaksTheSession) {
   EXPECT_TRUE(d.s.closed());
 }
 
+// Random sessions from protocol fragments: the output and the delivered bodies must not depend
+// on how the input is cut into packets (nghttp2 habit: feed one byte per call).
+TEST(Session, RandomSessionsAreIndependentOfPacketBoundaries) {
+  using namespace std::string_view_literals;
+  static constexpr std::string_view kFragments[] = {"LHLO c\r\n",
+                                                    "MAIL FROM:<s@x.test>\r\n",
+                                                    "MAIL FROM:<> SIZE=40\r\n",
+                                                    "RCPT TO:<a@x.test>\r\n",
+                                                    "RCPT TO:<unknown@x.test>\r\n",
+                                                    "DATA\r\n",
+                                                    ".\r\n",
+                                                    "..x\r\n",
+                                                    "\r\n",
+                                                    "\n",
+                                                    "\r",
+                                                    ".",
+                                                    "text ",
+                                                    "RSET\r\n",
+                                                    "NOOP\r\n",
+                                                    "\n.\n",
+                                                    "\r\n.\r\n",
+                                                    "0123456789abcdef0123456789abcdef",
+                                                    "\0"sv,
+                                                    "\xff",
+                                                    "VRFY\r\n",
+                                                    "BDAT 1\r\n",
+                                                    "RCPT TO:<b@x.test> X=1\r\n"};
+  SessionOptions o = test::test_options();
+  o.limits.max_command_line = 40;
+  o.limits.max_data_line = 50;
+  o.limits.max_message_size = 120;
+  o.limits.max_recipients = 3;
+  o.limits.body_chunk = 7;
+  std::uint32_t seed = 12345;
+  auto next = [&seed]() {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) & 0x7fff;
+  };
+  for (int round = 0; round < 300; ++round) {
+    std::string in;
+    const int n = 5 + static_cast<int>(next() % 40);
+    for (int i = 0; i < n; ++i) {
+      in += kFragments[next() % std::size(kFragments)];
+    }
+    Driver whole(o);
+    whole.send(in);
+    whole.eof();
+    const std::string expected = whole.take();
+
+    Driver bytes(o);
+    bytes.send_bytewise(in);
+    bytes.eof();
+    ASSERT_EQ(bytes.take(), expected) << testing::PrintToString(in);
+    ASSERT_EQ(bytes.delivered, whole.delivered) << testing::PrintToString(in);
+
+    Driver chunks(o);
+    for (std::size_t i = 0; i < in.size();) {
+      const std::size_t len = 1 + next() % 23;
+      chunks.send(std::string_view(in).substr(i, len));
+      i += len;
+    }
+    chunks.eof();
+    ASSERT_EQ(chunks.take(), expected) << testing::PrintToString(in);
+    ASSERT_EQ(chunks.delivered, whole.delivered) << testing::PrintToString(in);
+    EXPECT_TRUE(whole.s.closed());
+    EXPECT_FALSE(whole.spool_open);  // every opened spool was committed or discarded
+
+    // Every reply line is "ddd" followed by SP, "-" or the line end.
+    std::size_t pos = 0;
+    while (pos < expected.size()) {
+      const std::size_t end = expected.find("\r\n", pos);
+      ASSERT_NE(end, std::string::npos);
+      const std::string line = expected.substr(pos, end - pos);
+      ASSERT_GE(line.size(), 3u);
+      EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(line[0])) &&
+                  std::isdigit(static_cast<unsigned char>(line[1])) &&
+                  std::isdigit(static_cast<unsigned char>(line[2])))
+          << line;
+      pos = end + 2;
+    }
+  }
+}
+
 // ---- RSET NOOP VRFY HELP QUIT --------------------------------------------------------------
 
 TEST(Session, RsetMidTransaction) {
   Driver d = in_mail({"a@x.test"});
   d.send("RSET\r\nRCPT TO:<a@x.test>\r\nMAIL FROM:<x@y.test>\r\n");
-  EXPECT_EQ(d.take(), lines("250 2.0.0 OK", "503 5.5.1 Need MAIL before RCPT", "250 2.1.0 Sender <x@y.test> OK"));
+  EXPECT_EQ(d.take(),
+            lines("250 2.0.0 OK", "503 5.5.1 Need MAIL before RCPT", "250 2.1.0 Sender <x@y.test> OK"));
   EXPECT_EQ(d.s.state(), State::mail);
   EXPECT_TRUE(d.s.transaction().recipients.empty());
 }
