@@ -167,6 +167,7 @@ class Daemon:
             with self._log_cond:
                 self._log.append(line.decode("utf-8", "replace"))
                 self._log_cond.notify_all()
+        f.close()
         with self._log_cond:
             self._eof = True
             self._log_cond.notify_all()
@@ -454,6 +455,17 @@ class RawClient:
             return True
         except socket.timeout:
             return False
+
+
+def lmtp_client(d, unix=False, timeout=SOCKET_TIMEOUT):
+    """smtplib.LMTP connected to d and past LHLO (smtplib's mail() does not send LHLO by itself)."""
+    import smtplib
+    s = smtplib.LMTP(d.unix_path, timeout=timeout) if unix else smtplib.LMTP(d.host, d.port, timeout=timeout)
+    code, text = s.ehlo("client.test")
+    if code != 250:
+        s.close()
+        raise AssertionError(f"LHLO refused: {code} {text!r}")
+    return s
 
 
 def dot_stuff(content):

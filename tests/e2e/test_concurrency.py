@@ -2,12 +2,11 @@
 
 import os
 import re
-import smtplib
 import threading
 import time
 import unittest
 
-from harness import DaemonTestCase, message
+from harness import DaemonTestCase, lmtp_client, message
 
 CLIENTS = 50
 MESSAGES = 20
@@ -27,7 +26,7 @@ class Concurrency(DaemonTestCase):
             try:
                 unix = i % 2 == 1   # half over TCP, half over the UNIX socket
                 start.wait()
-                s = smtplib.LMTP(d.unix_path, timeout=60) if unix else smtplib.LMTP(d.host, d.port, timeout=60)
+                s = lmtp_client(d, unix=unix, timeout=60)
                 try:
                     for n in range(MESSAGES):
                         user = f"user{(i + n) % USERS}"

@@ -1,11 +1,10 @@
 """Clients that vanish mid-DATA: nothing reaches new/, tmp/ is cleaned, the daemon keeps serving."""
 
-import smtplib
 import socket
 import struct
 import unittest
 
-from harness import DaemonTestCase, message, wait_until
+from harness import DaemonTestCase, lmtp_client, message, wait_until
 
 
 class Disconnect(DaemonTestCase):
@@ -35,7 +34,7 @@ class Disconnect(DaemonTestCase):
 
     def check_still_serving(self, user):
         before = len(self.d.files(user))
-        s = smtplib.LMTP(self.d.host, self.d.port, timeout=30)
+        s = lmtp_client(self.d)
         self.addCleanup(s.close)
         content = message("after disconnect", ["the daemon still delivers"])
         self.assertReply(s.mail("bob@example.net"), 250, "2.1.0")

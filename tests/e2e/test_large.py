@@ -6,7 +6,7 @@ import smtplib
 import time
 import unittest
 
-from harness import CRLF, DaemonTestCase, dot_stuff, message
+from harness import CRLF, DaemonTestCase, dot_stuff, lmtp_client, message
 
 MiB = 1024 * 1024
 
@@ -64,7 +64,7 @@ class Large(DaemonTestCase):
         # smtplib dot-stuffs with its own code: a second, independent encoder.
         d = self.start_daemon({"server": {"log_level": "info"}})
         content = big_content(20 * MiB).replace(b"Subject: large", b"Subject: large via smtplib")
-        s = smtplib.LMTP(d.unix_path, timeout=120)
+        s = lmtp_client(d, unix=True, timeout=120)
         self.addCleanup(s.close)
         self.assertReply(s.mail("bob@example.net"), 250, "2.1.0")
         self.assertReply(s.rcpt("carol@example.test"), 250, "2.1.5")

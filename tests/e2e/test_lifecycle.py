@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (DaemonTestCase, daemon_binary, default_config, dot_stuff, merge_config, message,
+from harness import (Daemon, DaemonError, DaemonTestCase, daemon_binary, default_config, dot_stuff, merge_config, message,
                      render_config)
 
 
@@ -93,6 +93,68 @@ class CommandLine(DaemonTestCase):
         c = d.connect()
         self.addCleanup(c.close)
         self.assertEqual(c.reply()[0], 220)
+
+
+class Listeners(DaemonTestCase):
+    def test_unix_socket_mode(self):
+        d = self.start_daemon({"server": {"unix_socket_mode": "0660"}})
+        self.assertEqual(os.stat(d.unix_path).st_mode & 0o777, 0o660)
+        d2 = self.start_daemon({"server": {"unix_socket_mode": "0666"}}, name="d2")
+        self.assertEqual(os.stat(d2.unix_path).st_mode & 0o777, 0o666)
+
+    def test_unix_socket_removed_on_exit(self):
+        d = self.start_daemon()
+        path = d.unix_path
+        self.assertTrue(os.path.exists(path))
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(path), "the UNIX socket file is left behind")
+        # A stale socket file from a previous run does not stop the next start.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.close()
+        d2 = self.start_daemon(name="d")
+        c = d2.connect(unix=True)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+
+    def test_ipv6_loopback(self):
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        d = self.start_daemon({"server": {"listen": ["[::1]:0", "127.0.0.1:0"]}})
+        hosts = sorted(h for h, _ in d.tcp)
+        self.assertEqual(hosts, ["127.0.0.1", "::1"], d.log())
+        port6 = [p for h, p in d.tcp if h == "::1"][0]
+        s = socket.create_connection(("::1", port6), timeout=10)
+        self.addCleanup(s.close)
+        from harness import RawClient
+        c = RawClient(s)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("LHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.net>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        content = message("over IPv6", ["hello from ::1"])
+        c.send(dot_stuff(content))
+        self.assertReply(c.reply(), 250, "2.0.0")
+        [f] = d.files("alice")
+        fields = self.assertStored(f, content)
+        received = [v for n, v in fields if n.lower() == "received"][0]
+        self.assertIn("::1", received)
+
+    def test_port_in_use_fails_cleanly(self):
+        d = self.start_daemon({"server": {"listen": ["127.0.0.1:0"]}})
+        os.makedirs(os.path.join(self.tmp, "d2"))
+        d2 = Daemon(os.path.join(self.tmp, "d2"), {"server": {"listen": [f"127.0.0.1:{d.port}"]}})
+        self.addCleanup(d2.kill)
+        with self.assertRaises(DaemonError) as cm:
+            d2.start()
+        self.assertIn(str(d.port), str(cm.exception))
+        self.assertIsNotNone(d2.proc.poll())
+        self.assertNotEqual(d2.proc.returncode, 0)
 
 
 class Signals(DaemonTestCase):

@@ -1,6 +1,7 @@
 """PIPELINING (RFC 2920) over a raw socket: many commands per write, replies in order."""
 
 import os
+import re
 import unittest
 
 from harness import CRLF, DaemonTestCase, dot_stuff, message
@@ -125,6 +126,23 @@ class Pipelining(DaemonTestCase):
         for u in ("alice", "bob"):
             [f] = self.d.files(u)
             self.assertStored(f, content, delivered_to=False)
+
+    def test_bare_lf_kept_and_counted_in_w(self):
+        c = self.session()
+        self.assertEqual(c.cmd("LHLO client.test")[0], 250)
+        c.send(b"MAIL FROM:<bob@example.net>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        self.assertCodes(c.replies(3), ["250 2.1.0", "250 2.1.5", 354])
+        content = b"Subject: bare LF\r\n\r\none\ntwo\nthree\r\nfour\n\r\n"
+        c.send(content + b".\r\n")
+        self.assertCodes([c.reply()], ["250 2.0.0"])
+        [f] = self.d.files("alice")
+        self.assertStored(f, content)
+        with open(f, "rb") as fh:
+            data = fh.read()
+        bare_lf = data.count(b"\n") - data.count(b"\r\n")
+        self.assertEqual(bare_lf, 3)
+        w = int(re.search(r",W=(\d+)", f).group(1))
+        self.assertEqual(w, len(data) + bare_lf, "W= is the size with every line ending as CRLF")
 
     def test_bare_lf_dot_does_not_end_data(self):
         # SMTP smuggling (Dec 2023): only <CRLF>.<CRLF> ends DATA; <LF>.<LF> and <LF>.<CRLF> are content.

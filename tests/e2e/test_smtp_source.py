@@ -62,8 +62,22 @@ class SmtpSource(DaemonTestCase):
         # -d: many transactions per connection; -r 3: three recipients each (one LMTP reply each).
         self.run_source("-d", "-s", "5", "-m", "200", "-r", "3", "-l", "1000", "-t", "rcpt@example.test",
                         target=f"127.0.0.1:{self.d.port}")
+        # smtp-source names the recipients rcpt, 2rcpt, 3rcpt (a number prepended from the second on).
         files = self.d.all_files("new")
-        self.assertEqual(len(files), 600, sorted({f.split(os.sep)[-4] for f in files}))
+        by_user = {}
+        for f in files:
+            by_user.setdefault(f.split(os.sep)[-4], []).append(f)
+        self.assertEqual({u: len(v) for u, v in by_user.items()}, {"rcpt": 200, "2rcpt": 200, "3rcpt": 200})
+        # Three recipients of one transaction share one file (hard links): 200 inodes, 3 names each.
+        inodes = {}
+        for f in files:
+            inodes.setdefault(os.stat(f).st_ino, []).append(f)
+        self.assertEqual(len(inodes), 200)
+        self.assertEqual({len(v) for v in inodes.values()}, {3})
+        for f in files[:20]:
+            with open(f, "rb") as fh:
+                head = fh.read(4096)
+            self.assertNotIn(b"\r\nDelivered-To:", b"\r\n" + head.split(b"\r\n\r\n")[0])
         self.assertTmpEmpty(self.d)
 
 

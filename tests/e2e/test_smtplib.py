@@ -4,7 +4,7 @@ import os
 import smtplib
 import unittest
 
-from harness import CRLF, DaemonTestCase, message
+from harness import CRLF, DaemonTestCase, lmtp_client, message
 
 USERS = ["alice", "bob", "carol"]
 
@@ -17,10 +17,7 @@ class SmtplibRestrictedUsers(DaemonTestCase):
         self.d = self.start_daemon({"mail": {"users": USERS}})
 
     def lmtp(self, unix=False):
-        if unix:
-            c = smtplib.LMTP(self.d.unix_path, timeout=30)
-        else:
-            c = smtplib.LMTP(self.d.host, self.d.port, timeout=30)
+        c = lmtp_client(self.d, unix=unix)
         self.addCleanup(c.close)
         return c
 
@@ -138,6 +135,30 @@ class SmtplibRestrictedUsers(DaemonTestCase):
         self.assertEqual(len(self.d.files("alice")), 1, os.listdir(self.d.mail_root))
 
 
+class SmtplibTooManyRecipients(DaemonTestCase):
+    def test_max_recipients(self):
+        d = self.start_daemon({"limits": {"max_recipients": 3}})
+        c = lmtp_client(d)
+        self.addCleanup(c.close)
+        self.assertReply(c.mail("bob@example.net"), 250, "2.1.0")
+        # A refused recipient does not count towards the limit.
+        self.assertReply(c.rcpt("x@elsewhere.test"), 550, "5.1.2")
+        for u in ("u1", "u2", "u3"):
+            self.assertReply(c.rcpt(f"{u}@example.test"), 250, "2.1.5")
+        self.assertReply(c.rcpt("u4@example.test"), 452, "4.5.3")
+        self.assertReply(c.rcpt("u5@example.test"), 452, "4.5.3")
+        content = message("three of five", ["only three"])
+        replies = [c.data(content)] + [c.getreply() for _ in range(2)]
+        for r in replies:
+            self.assertReply(r, 250, "2.0.0")
+        self.assertReply(c.noop(), 250)
+        self.assertEqual([len(d.files(u)) for u in ("u1", "u2", "u3", "u4", "u5")], [1, 1, 1, 0, 0])
+        # The limit is per transaction: the next one may have three again.
+        self.assertReply(c.mail("bob@example.net"), 250, "2.1.0")
+        for u in ("u4", "u5", "u1"):
+            self.assertReply(c.rcpt(f"{u}@example.test"), 250, "2.1.5")
+
+
 class SmtplibAnyUser(DaemonTestCase):
     """users = []: every safe local part of example.test exists."""
 
@@ -146,7 +167,7 @@ class SmtplibAnyUser(DaemonTestCase):
         self.d = self.start_daemon()
 
     def test_unsafe_local_parts(self):
-        c = smtplib.LMTP(self.d.host, self.d.port, timeout=30)
+        c = lmtp_client(self.d)
         self.addCleanup(c.close)
         self.assertReply(c.mail("bob@example.net"), 250, "2.1.0")
         # A quoted local part is valid syntax (RFC 5321 §4.1.2), so this is the mailbox check: 550 5.1.3.
@@ -169,7 +190,7 @@ class SmtplibAnyUser(DaemonTestCase):
         self.assertStored(f, content)
 
     def test_many_messages_one_session(self):
-        c = smtplib.LMTP(self.d.unix_path, timeout=30)
+        c = lmtp_client(self.d, unix=True)
         self.addCleanup(c.close)
         sent = {}
         for i in range(25):

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import DaemonTestCase
+from harness import DaemonTestCase, dot_stuff
 
 SWAKS = shutil.which("swaks")
 
@@ -68,17 +68,18 @@ class Swaks(DaemonTestCase):
         self.assertEqual(os.stat(a).st_ino, os.stat(b).st_ino)
 
     def test_data_file_byte_exact(self):
-        content = ("From: bob@example.net\nTo: alice@example.test\nSubject: data file\n\n"
-                   "line one\n\nline three with trailing space \nend\n")
+        # --no-data-fixup: swaks sends the file as it is, so it holds the wire form (CRLF, dot-stuffed,
+        # final dot). Without it swaks rewrites line ends and adds a CRLF before the dot.
+        content = (b"From: bob@example.net\r\nTo: alice@example.test\r\nSubject: data file\r\n\r\n"
+                   b"line one\r\n.dot line\r\n\r\nline with trailing space \r\n\xc3\xa9t\xc3\xa9\r\nend\r\n")
         path = os.path.join(self.tmp, "msg.eml")
-        with open(path, "w") as f:
-            f.write(content)
+        with open(path, "wb") as f:
+            f.write(dot_stuff(content))
         rc, out = self.swaks("--server", "127.0.0.1", "--port", str(self.d.port),
-                             "--to", "alice@example.test", "--data", "@" + path)
+                             "--to", "alice@example.test", "--no-data-fixup", "--data", "@" + path)
         self.assertEqual(rc, 0, out)
         [f] = self.d.files("alice")
-        self.assertStored(f, content.replace("\n", "\r\n").encode(), delivered_to="alice@example.test",
-                          sender="bob@example.net")
+        self.assertStored(f, content, delivered_to="alice@example.test", sender="bob@example.net")
 
     def test_unknown_user_fails(self):
         rc, out = self.swaks("--server", "127.0.0.1", "--port", str(self.d.port),
