@@ -27,6 +27,7 @@ struct Options {
   std::size_t threads = 1;
   double timeout_s = 30;  // bound on every single connect, read and write
   bool json = false;
+  bool no_size = false;  // never send SIZE= (by default it is sent only when LHLO announces SIZE)
 };
 
 constexpr const char* kUsage =
@@ -43,6 +44,7 @@ constexpr const char* kUsage =
     "  --hold SEC            idle hold time; 0 = until SIGTERM/SIGINT/stdin EOF (default 10)\n"
     "  --threads T           threads running the event loop (default 1)\n"
     "  --timeout SEC         bound on each connect, read and write (default 30)\n"
+    "  --no-size             never send SIZE= in MAIL FROM (default: only when LHLO announces SIZE)\n"
     "  --json                also print one final line of JSON\n";
 
 namespace detail {
@@ -89,6 +91,10 @@ inline std::optional<Options> parse_options(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") return std::nullopt;
     if (flag == "--json") {
       o.json = true;
+      continue;
+    }
+    if (flag == "--no-size") {
+      o.no_size = true;
       continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument(std::string(flag) + ": missing value");

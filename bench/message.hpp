@@ -36,13 +36,17 @@ class MessageFactory {
   }
 
   // RFC 2033 §4.2 allows the whole envelope in one write with PIPELINING (RFC 2920):
-  // MAIL FROM with SIZE (RFC 1870), one RCPT TO per recipient, DATA.
-  void envelope(std::uint64_t m, std::size_t message_size, std::string& out) const {
+  // MAIL FROM (with SIZE when with_size: RFC 1870 §6 allows it only after the server announced SIZE),
+  // one RCPT TO per recipient, DATA.
+  void envelope(std::uint64_t m, std::size_t message_size, bool with_size, std::string& out) const {
     out.clear();
     out += "MAIL FROM:<";
     out += sender_;
-    out += "> SIZE=";
-    append_number(out, message_size);
+    out += '>';
+    if (with_size) {
+      out += " SIZE=";
+      append_number(out, message_size);
+    }
     out += "\r\n";
     for (std::size_t i = 0; i < rcpts_; ++i) {
       out += "RCPT TO:<";

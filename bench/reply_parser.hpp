@@ -25,8 +25,15 @@ class ReplyBuffer {
 
   ReplyBuffer() : data_(kCapacity) {}
 
-  // Takes the next complete reply off the front of the buffer.
-  Parse next(Reply& out) {
+  struct IgnoreLines {
+    void operator()(std::size_t, std::string_view) const {}
+  };
+
+  // Takes the next complete reply off the front of the buffer. Once it is complete, on_line(index,
+  // text) sees each of its lines (text without the code and separator): the capabilities of a
+  // multi-line 250 to LHLO, for instance. Nothing is called for a reply still incomplete.
+  template <typename OnLine = IgnoreLines>
+  Parse next(Reply& out, OnLine&& on_line = {}) {
     std::size_t pos = begin_;
     int code = 0;
     for (;;) {
@@ -41,10 +48,25 @@ class ReplyBuffer {
       if (line.size() == 3 || line[3] == ' ') {  // "250" or "250 text": the last line
         out.code = code;
         out.text = line.size() > 4 ? line.substr(4) : std::string_view();
+        visit_lines(begin_, pos, on_line);
         begin_ = pos;
         return Parse::complete;
       }
     }
+  }
+
+  // RFC 5321 §4.2.1: the first line of "250-..." carries the domain, the others (for LHLO) one
+  // capability each: "SIZE 52428800", "PIPELINING", ...
+  static bool is_keyword(std::string_view capability_line, std::string_view keyword) {
+    std::string_view k = capability_line.substr(0, capability_line.find(' '));
+    if (k.size() != keyword.size()) return false;
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      char a = k[i], b = keyword[i];
+      if (a >= 'a' && a <= 'z') a = static_cast<char>(a - 'a' + 'A');
+      if (b >= 'a' && b <= 'z') b = static_cast<char>(b - 'a' + 'A');
+      if (a != b) return false;
+    }
+    return true;
   }
 
   // Room to receive into; moves unparsed bytes to the front first. Empty only when a partial
@@ -71,6 +93,18 @@ class ReplyBuffer {
       if (p[1] == '\n') return p;
     }
     return nullptr;
+  }
+
+  template <typename OnLine>
+  void visit_lines(std::size_t from, std::size_t to, OnLine& on_line) const {
+    std::size_t index = 0;
+    while (from < to) {
+      const char* start = data_.data() + from;
+      const char* crlf = find_crlf(start, data_.data() + to);  // every line here is complete
+      std::string_view line(start, static_cast<std::size_t>(crlf - start));
+      on_line(index++, line.size() > 4 ? line.substr(4) : std::string_view());
+      from = static_cast<std::size_t>(crlf - data_.data()) + 2;
+    }
   }
 
   // RFC 5321 §4.2: three digits, the first 2-5, then ' ' or '-' or the end of the line.

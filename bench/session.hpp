@@ -143,7 +143,17 @@ class Session {
     if (!co_await read(r, "greeting") || !expect(r, 220, "greeting")) co_return false;
     if (!co_await write(asio::buffer(std::string_view("LHLO mailslot-bench.invalid\r\n")), "LHLO"))
       co_return false;
-    co_return co_await read(r, "LHLO") && expect(r, 250, "LHLO");
+    // RFC 1870 §6: SIZE= only to a server that announced SIZE (Dovecot 2.3 does not, and answers
+    // 555 5.5.4 to it). The first line is the server's name, the others its capabilities.
+    bool size_announced = false;
+    auto on_line = [&size_announced](std::size_t index, std::string_view text) {
+      if (index > 0 && ReplyBuffer::is_keyword(text, "SIZE")) size_announced = true;
+    };
+    if (!co_await read(r, "LHLO", on_line) || !expect(r, 250, "LHLO")) co_return false;
+    send_size_ = size_announced && !shared_.options.no_size;
+    ++stats_.greeted;
+    if (send_size_) ++stats_.size_sessions;
+    co_return true;
   }
 
   awaitable<bool> connect() {
@@ -176,7 +186,7 @@ class Session {
   awaitable<bool> transaction(std::uint64_t m) {
     const MessageFactory& f = shared_.factory;
     f.header(m, header_);
-    f.envelope(m, header_.size() + f.filler_size(), envelope_);
+    f.envelope(m, header_.size() + f.filler_size(), send_size_, envelope_);
     if (!co_await write(asio::buffer(envelope_), "MAIL")) co_return false;
 
     Reply r;
@@ -257,10 +267,11 @@ class Session {
     co_return ec ? fail_io(what, ec) : true;
   }
 
-  // The next complete reply, reading as much as needed.
-  awaitable<bool> read(Reply& r, const char* what) {
+  // The next complete reply, reading as much as needed; on_line(index, text) sees each of its lines.
+  template <typename OnLine = ReplyBuffer::IgnoreLines>
+  awaitable<bool> read(Reply& r, const char* what, OnLine on_line = {}) {
     for (;;) {
-      switch (buf_.next(r)) {
+      switch (buf_.next(r, on_line)) {
         case ReplyBuffer::Parse::complete:
           co_return true;
         case ReplyBuffer::Parse::malformed:
@@ -314,6 +325,7 @@ class Session {
   bool aborted_ = false;
   bool released_ = false;
   bool arrived_ready_ = false;
+  bool send_size_ = false;  // LHLO announced SIZE and --no-size was not given
 };
 
 }  // namespace mailslot::bench

@@ -20,6 +20,8 @@ struct Stats {
   std::uint64_t deliveries = 0;  // 2xx per-recipient replies after the final dot
   std::uint64_t errors = 0;
   std::uint64_t closed = 0;  // sessions that ended with QUIT and 221
+  std::uint64_t greeted = 0;        // sessions past LHLO
+  std::uint64_t size_sessions = 0;  // of those, the ones that sent SIZE= (announced, no --no-size)
   std::vector<std::uint32_t> latency_us;
   struct ErrorKind {
     std::uint64_t count = 0;
@@ -38,6 +40,8 @@ struct Stats {
     deliveries += other.deliveries;
     errors += other.errors;
     closed += other.closed;
+    greeted += other.greeted;
+    size_sessions += other.size_sessions;
     latency_us.insert(latency_us.end(), other.latency_us.begin(), other.latency_us.end());
     for (auto& [kind, other_kind] : other.error_kinds) {
       auto& k = error_kinds[kind];
@@ -92,13 +96,14 @@ inline void print_load_report(Stats& s, double elapsed, CpuUse cpu, bool json) {
   std::printf("msgs_per_s=%.1f deliveries_per_s=%.1f\n", msgs_per_s, deliveries_per_s);
   std::printf("latency_ms p50=%.2f p90=%.2f p99=%.2f max=%.2f\n", l.p50, l.p90, l.p99, l.max);
   std::printf("bench_cpu_s=%.2f bench_cpu_pct=%.1f\n", cpu.seconds, cpu.percent);
+  std::printf("size_sessions=%llu greeted_sessions=%llu\n", n(s.size_sessions), n(s.greeted));
   if (json) {
     std::printf(
         "{\"messages\":%llu,\"deliveries\":%llu,\"errors\":%llu,\"elapsed_s\":%.3f,\"msgs_per_s\":%.1f,"
         "\"deliveries_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-        "\"bench_cpu_s\":%.3f,\"bench_cpu_pct\":%.1f}\n",
+        "\"bench_cpu_s\":%.3f,\"bench_cpu_pct\":%.1f,\"size_sessions\":%llu,\"greeted_sessions\":%llu}\n",
         n(s.messages), n(s.deliveries), n(s.errors), elapsed, msgs_per_s, deliveries_per_s, l.p50, l.p90,
-        l.p99, l.max, cpu.seconds, cpu.percent);
+        l.p99, l.max, cpu.seconds, cpu.percent, n(s.size_sessions), n(s.greeted));
   }
 }
 
