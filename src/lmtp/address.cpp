@@ -186,6 +186,15 @@ std::string Mailbox::to_string() const {
   return local + "@" + domain;
 }
 
+std::string Path::to_string() const {
+  if (null) return "<>";
+  // Built by appending: g++ 12 -O3 warns falsely on "<" + std::string&& (GCC bug 105329).
+  std::string s = "<";
+  s += mailbox.to_string();
+  s += '>';
+  return s;
+}
+
 std::optional<Path> parse_path(std::string_view text, std::size_t& consumed, PathError& error) {
   consumed = 0;
   error = PathError::none;

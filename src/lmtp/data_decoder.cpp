@@ -34,7 +34,8 @@ DataDecoder::Result DataDecoder::feed(std::string_view input, std::string& out) 
         // RFC 5321 §4.5.2: a line starting with "." has that "." removed; whether this line is
         // the terminator is decided by what follows it.
         if (data[i] == '.') {
-          count(1);
+          // Not counted: RFC 5321 §4.5.3.1.6 excludes the dot added for transparency from the
+          // line length, and this dot is always removed (stuffing or terminator).
           ++i;
           state_ = State::dot;
         } else {

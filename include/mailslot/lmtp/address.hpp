@@ -22,7 +22,7 @@ struct Mailbox {
 struct Path {
   bool null = false;  // "<>" — allowed only as reverse-path
   Mailbox mailbox;
-  std::string to_string() const { return null ? std::string("<>") : "<" + mailbox.to_string() + ">"; }
+  std::string to_string() const;  // "<local@domain>" or "<>"
 };
 
 enum class PathError {

@@ -164,9 +164,13 @@ TEST(DataDecoder, LineLimitCountsLineEnding) {
   EXPECT_TRUE(decode_whole("123456789\r\n.\r\n", 10).too_long);
   // Counted between any LFs: a bare LF resets the count too.
   EXPECT_FALSE(decode_whole("123456789\n12345678\r\n.\r\n", 10).too_long);
-  // A stuffed dot is on the wire, so it counts.
-  EXPECT_TRUE(decode_whole("..2345678\r\n.\r\n", 10).too_long);
+  // The dot added for transparency is not counted (RFC 5321 §4.5.3.1.6): the 10-octet line
+  // ".2345678" CRLF is 11 octets on the wire and still fits; one more character does not.
+  EXPECT_FALSE(decode_whole("..2345678\r\n.\r\n", 10).too_long);
+  EXPECT_TRUE(decode_whole("..23456789\r\n.\r\n", 10).too_long);
   EXPECT_FALSE(decode_whole(".2345678\r\n.\r\n", 10).too_long);
+  // What Postfix sends: a 998-octet line starting with "." (1001 octets stuffed, with CRLF).
+  EXPECT_FALSE(decode_whole(".." + std::string(997, 'x') + "\r\n.\r\n", 1000).too_long);
   // An unterminated long line is detected before its end arrives.
   EXPECT_TRUE(decode_whole(std::string(11, 'x'), 10).too_long);
   // 0 = unlimited.
