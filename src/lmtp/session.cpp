@@ -44,6 +44,12 @@ void Session::reply(const Reply& r) { r.render(out_); }
 // session closed. RFC 2920 §3.1: pipelined commands are answered in order, each only once decided.
 void Session::process() {
   while (!has_request() && state_ != State::closed) {
+    // Draining: what is in progress (a message in DATA) finishes; no new command is taken, even
+    // one already pipelined behind the final ".".
+    if (draining_ && state_ != State::data) {
+      shutdown();
+      break;
+    }
     if (state_ == State::data) {
       process_data();
       if (!has_request()) break;  // input exhausted inside the message
@@ -264,6 +270,12 @@ void Session::message_discarded() {
 void Session::timeout() {
   // RFC 5321 §4.5.3.2: the server may close after a timeout; 421 announces it (§3.8).
   close_with({421, "4.4.2", opt_.hostname + " Timeout, closing connection"});
+}
+
+void Session::drain() {
+  if (draining_) return;
+  draining_ = true;
+  process();
 }
 
 void Session::shutdown() {

@@ -73,7 +73,12 @@ class Session {
 
   // Timers and life cycle, decided by the owner.
   void timeout();   // 421 4.4.2, then close (an open message is discarded first)
-  void shutdown();  // 421 4.3.2, then close; only when not in DATA (owner waits for DATA to end)
+  void shutdown();  // 421 4.3.2, then close at once
+  // Graceful stop: a message in DATA (or whose request is pending) finishes and gets its
+  // replies; then, or at once when there is none, 421 4.3.2 and close. Commands pipelined
+  // behind the final "." are not taken. Idempotent.
+  void drain();
+  bool draining() const { return draining_; }
 
   State state() const { return state_; }
   bool closed() const { return state_ == State::closed && !has_request(); }
@@ -121,6 +126,7 @@ class Session {
   std::optional<Reply> data_failure_;  // reply for every recipient after "."
   bool discarding_line_ = false;       // skipping the rest of an overlong command line
   bool eof_ = false;
+  bool draining_ = false;
   bool data_done_ = false;     // terminator seen; commit/discard pending or done
   bool message_open_ = false;  // OpenMessage succeeded, no commit/discard answered yet
   std::uint64_t messages_committed_ = 0;

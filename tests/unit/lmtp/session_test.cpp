@@ -720,6 +720,47 @@ TEST(Session, ShutdownReply) {
   EXPECT_EQ(d.events.back(), "check <a@x.test>");  // no message was open: nothing to discard
 }
 
+TEST(Session, DrainWhenIdleClosesAtOnce) {
+  Driver d = in_mail({"a@x.test"});
+  d.s.drain();
+  d.pump();
+  EXPECT_EQ(d.take(), "421 4.3.2 mx.test Service shutting down\r\n");
+  EXPECT_TRUE(d.s.closed());
+}
+
+// SIGTERM in the middle of DATA: the message finishes and is answered; what the client pipelined
+// behind the "." is not taken, so no new transaction starts during shutdown.
+TEST(Session, DrainLetsDataFinishButTakesNoNewTransaction) {
+  Driver d = in_mail({"a@x.test", "b@x.test"});
+  d.send("DATA\r\nhello\r\n");
+  d.take();
+  d.s.drain();
+  d.pump();
+  EXPECT_EQ(d.take(), "");  // still in DATA: nothing said yet
+  EXPECT_FALSE(d.s.closed());
+  d.send(".\r\nMAIL FROM:<c@y.test>\r\nRCPT TO:<a@x.test>\r\nDATA\r\n");
+  EXPECT_EQ(d.take(),
+            "250 2.0.0 <a@x.test> Saved\r\n250 2.0.0 <b@x.test> Saved\r\n"
+            "421 4.3.2 mx.test Service shutting down\r\n");
+  EXPECT_EQ(d.delivered.size(), 1u);
+  EXPECT_TRUE(d.s.closed());
+  d.s.drain();  // idempotent
+  EXPECT_EQ(d.take(), "");
+}
+
+TEST(Session, DrainWhileRecipientCheckPendingClosesAfterTheAnswer) {
+  Driver d = in_mail({"a@x.test"});
+  d.auto_answer = false;
+  d.send("RCPT TO:<b@x.test>\r\n");
+  d.take();
+  d.s.drain();
+  EXPECT_EQ(d.take(), "");
+  d.answer();
+  d.pump();
+  EXPECT_EQ(d.take(), "250 2.1.5 OK\r\n421 4.3.2 mx.test Service shutting down\r\n");
+  EXPECT_TRUE(d.s.closed());
+}
+
 TEST(Session, TimeoutInDataDiscardsTheMessage) {
   Driver d = in_mail({"a@x.test"});
   d.send("DATA\r\npartial");
