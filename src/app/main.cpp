@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "mailslot/config/load.hpp"
@@ -88,10 +89,12 @@ int main(int argc, char** argv) {
   try {
     cfg = config::load_file(config_path);
     if (!listen.empty()) {
+      unsigned mode = cfg.unix_socket_mode;
       cfg.listeners.clear();
       for (const auto& a : listen) {
         try {
           cfg.listeners.push_back(config::parse_listener(a));
+          cfg.listeners.back().mode = mode;  // server.unix_socket_mode still applies
         } catch (const std::invalid_argument& e) {
           throw config::ConfigError({std::string("--listen: ") + e.what()});
         }
@@ -122,14 +125,26 @@ int main(int argc, char** argv) {
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
-    // SIGTERM/SIGINT: drain and exit 0. SIGPIPE: a peer gone mid-write is an error code, not death.
+    // SIGTERM/SIGINT: drain and exit 0; a second one closes everything at once. SIGHUP must not
+    // kill the daemon (its default action): reload arrives with the operations work; until then
+    // it is logged and ignored. SIGPIPE: a peer gone mid-write is an error code, not death.
     std::signal(SIGPIPE, SIG_IGN);
-    server::asio::signal_set signals(srv.io_context(), SIGTERM, SIGINT);
-    signals.async_wait([&](const server::error_code& ec, int signo) {
+    server::asio::signal_set signals(srv.io_context(), SIGTERM, SIGINT, SIGHUP);
+    int stop_signals = 0;
+    std::function<void(const server::error_code&, int)> on_signal = [&](const server::error_code& ec, int signo) {
       if (ec) return;
-      spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-      srv.shutdown();
-    });
+      if (signo == SIGHUP) {
+        spdlog::warn("received SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+      } else if (++stop_signals == 1) {
+        spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        srv.shutdown();
+      } else {
+        spdlog::warn("received {} again: closing all connections now", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        srv.stop_now();
+      }
+      signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
     spdlog::info("mailslotd {} ready: mail root {}, domains {}", MAILSLOT_VERSION, cfg.mail.root.string(),
                  fmt::join(cfg.mail.domains, ","));
     srv.run();

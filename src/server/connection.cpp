@@ -85,9 +85,10 @@ awaitable<void> Connection::run() {
     for (;;) {
       while (session_.has_request()) co_await perform(session_.request());
       co_await flush();
+      if (session_.has_request()) continue;  // a failed write asked for the spool to go
       if (session_.closed()) break;
-      if (shutdown_requested_ && session_.state() != lmtp::Session::State::data) {
-        session_.shutdown();  // RFC 5321 §3.8: 421 before closing on our own initiative
+      if (shutdown_requested_ && !session_.draining()) {
+        session_.drain();  // RFC 5321 §3.8: 421 before closing on our own initiative
         continue;
       }
 
@@ -102,7 +103,7 @@ awaitable<void> Connection::run() {
       io_pending_ = false;
       if (!ec) {
         session_.receive(std::string_view(buf_.data(), n));
-      } else if (timed_out_) {
+      } else if (timed_out_ && ec == asio::error::operation_aborted) {
         spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");
         session_.timeout();
       } else if (ec == asio::error::operation_aborted && shutdown_requested_ && socket_.is_open()) {
@@ -124,7 +125,10 @@ awaitable<void> Connection::run() {
   if (writer_) {  // the message never reached commit: nothing must stay in tmp/
     auto w = std::move(writer_);
     try {
-      co_await ctx_.disk->run([&w] { w->discard(); w.reset(); });
+      co_await ctx_.disk->run([&w] {
+        std::unique_ptr<delivery::MessageWriter> owned = std::move(w);
+        owned->discard();
+      });
     } catch (const std::exception& e) {
       spdlog::error("session={} discard failed: {}", id_, e.what());
     }
@@ -159,6 +163,7 @@ awaitable<void> Connection::watchdog() {
 }
 
 void Connection::set_deadline(std::chrono::milliseconds timeout) {
+  timed_out_ = false;
   deadline_ = Clock::now() + timeout;
   io_pending_ = true;
   if (deadline_ < armed_) timer_.cancel();
@@ -166,8 +171,13 @@ void Connection::set_deadline(std::chrono::milliseconds timeout) {
 
 void Connection::request_shutdown() {
   shutdown_requested_ = true;
-  // Wake a read that waits for a command; inside DATA the message is allowed to finish.
-  if (reading_ && session_.state() != lmtp::Session::State::data) {
+  // While a read is pending the output is flushed and no request is out, so the session may be
+  // told now: in DATA it only notes it (the message finishes, nothing pipelined behind the "."
+  // is taken); otherwise it answers 421 and the read is woken to send it. At any other moment
+  // the loop head tells it, never while a write holds the session's output buffer.
+  if (!reading_) return;
+  session_.drain();
+  if (session_.state() != lmtp::Session::State::data) {
     error_code ignored;
     socket_.cancel(ignored);
   }
@@ -279,10 +289,12 @@ awaitable<void> Connection::commit_message() {
   std::vector<delivery::Outcome> outcomes;
   if (writer_) {
     auto w = std::move(writer_);
+    // The job takes ownership, so the writer is destroyed there (its destructor may unlink) even
+    // if commit() throws: never on the event loop. Captured by reference, not moved into the
+    // lambda: g++ 12 destroys a move-only capture passed through a coroutine parameter twice.
     outcomes = co_await ctx_.disk->run([&w] {
-      auto r = w->commit();
-      w.reset();  // close the spool on the pool too
-      return r;
+      std::unique_ptr<delivery::MessageWriter> owned = std::move(w);
+      return owned->commit();
     });
   }
   const auto& rcpts = envelope_.recipients;
@@ -302,8 +314,8 @@ awaitable<void> Connection::discard_message() {
   if (writer_) {
     auto w = std::move(writer_);
     co_await ctx_.disk->run([&w] {
-      w->discard();
-      w.reset();
+      std::unique_ptr<delivery::MessageWriter> owned = std::move(w);
+      owned->discard();
     });
   }
   if (session_.state() != lmtp::Session::State::closed) {

@@ -1,16 +1,9 @@
 // Listeners, the accept loops, the connection registry and graceful drain.
 #include "mailslot/server/server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <system_error>
 #include <thread>
 
 #include "mailslot/server/connection.hpp"
@@ -29,6 +22,7 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
                std::shared_ptr<delivery::MailStore> store)
     : config_(std::move(config)),
       ioc_(static_cast<int>(config_->io_threads)),
+      strand_(asio::make_strand(ioc_)),
       disk_(std::make_unique<DiskPool>(config_->disk_threads)) {
   ctx_.config = config_;
   ctx_.recipients = std::move(recipients);
@@ -56,7 +50,7 @@ std::vector<std::string> Server::bind() {
 void Server::run() {
   work_.emplace(ioc_.get_executor());
   for (std::size_t i = 0; i < bound_.size(); ++i) {
-    asio::co_spawn(ioc_, accept_loop(i), asio::detached);
+    asio::co_spawn(strand_, accept_loop(i), asio::detached);
   }
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < config_->io_threads; ++i) threads.emplace_back([this] { ioc_.run(); });
@@ -81,6 +75,12 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       continue;
     }
     std::string client = peer_address(socket);
+    if (stopping_) {  // accepted in the same turn as the shutdown began
+      std::string reply = fmt::format("421 4.3.2 {} Service shutting down\r\n", config_->hostname);
+      error_code ignored;
+      asio::write(socket, asio::buffer(reply), ignored);
+      co_return;
+    }
     if (live_.load() >= config_->max_connections) {
       // RFC 5321 §3.8: a server that must refuse service says 421 and closes.
       spdlog::warn("refused client={} listener={}: {} connections open (server.max_connections)", client, b.display,
@@ -100,27 +100,32 @@ awaitable<void> Server::accept_loop(std::size_t index) {
 void Server::connection_started(const std::shared_ptr<Connection>& c) {
   ++live_;
   std::lock_guard lock(mu_);
-  connections_.insert(c);
+  connections_.emplace(c.get(), c);
 }
 
 void Server::connection_finished(const Connection* c) {
   {
     std::lock_guard lock(mu_);
-    for (auto it = connections_.begin(); it != connections_.end();) {
-      auto sp = it->lock();
-      if (!sp || sp.get() == c) {
-        it = connections_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    connections_.erase(c);
   }
   --live_;
-  if (stopping_) asio::post(ioc_, [this] { finish_if_drained(); });
+  asio::post(strand_, [this] { finish_if_drained(); });
 }
 
+std::vector<std::shared_ptr<Connection>> Server::live_connections() {
+  std::vector<std::shared_ptr<Connection>> live;
+  std::lock_guard lock(mu_);
+  live.reserve(connections_.size());
+  for (const auto& [ptr, weak] : connections_) {
+    if (auto c = weak.lock()) live.push_back(std::move(c));
+  }
+  return live;
+}
+
+// Everything below runs on strand_: the acceptors, stopping_ transitions and the drain timer are
+// touched from one place only, whatever io_threads is.
 void Server::shutdown() {
-  asio::post(ioc_, [this] {
+  asio::post(strand_, [this] {
     if (stopping_.exchange(true)) return;
     spdlog::info("shutting down: {} connection(s) open, waiting up to {} ms for messages in DATA", live_.load(),
                  config_->timeouts.shutdown.count());
@@ -128,47 +133,54 @@ void Server::shutdown() {
       error_code ignored;
       b->acceptor.close(ignored);
     }
-    std::vector<std::shared_ptr<Connection>> live;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& w : connections_) {
-        if (auto c = w.lock()) live.push_back(std::move(c));
-      }
-    }
-    for (auto& c : live) {
-      // Each connection acts on its own strand: the read it is waiting on belongs to it.
-      asio::post(c->executor(), [c] { c->request_shutdown(); });
-    }
-    drain_timer_ = std::make_unique<asio::steady_timer>(ioc_, config_->timeouts.shutdown);
+    // Each connection acts on its own strand: the read it is waiting on belongs to it.
+    for (auto& c : live_connections()) asio::post(c->executor(), [c] { c->request_shutdown(); });
+    drain_timer_ = std::make_unique<asio::steady_timer>(strand_, config_->timeouts.shutdown);
     drain_timer_->async_wait([this](error_code ec) {
-      if (ec) return;
-      std::vector<std::shared_ptr<Connection>> left;
-      {
-        std::lock_guard lock(mu_);
-        for (const auto& w : connections_) {
-          if (auto c = w.lock()) left.push_back(std::move(c));
-        }
-      }
-      if (!left.empty()) spdlog::warn("shutdown timeout: closing {} connection(s)", left.size());
-      for (auto& c : left) asio::post(c->executor(), [c] { c->abort(); });
-      // Whatever is still running after a second more is abandoned; mail in tmp/ is swept later.
-      drain_timer_->expires_after(std::chrono::seconds(1));
-      drain_timer_->async_wait([this](error_code e) {
-        if (!e) {
-          work_.reset();
-          ioc_.stop();
-        }
-      });
+      if (!ec) abort_connections("shutdown timeout");
     });
     finish_if_drained();
   });
 }
 
+void Server::stop_now() {
+  asio::post(strand_, [this] {
+    stopping_ = true;
+    for (auto& b : bound_) {
+      error_code ignored;
+      b->acceptor.close(ignored);
+    }
+    abort_connections("immediate stop");
+    finish_if_drained();
+  });
+}
+
+void Server::abort_connections(const char* why) {
+  auto left = live_connections();
+  if (!left.empty()) spdlog::warn("{}: closing {} connection(s)", why, left.size());
+  for (auto& c : left) asio::post(c->executor(), [c] { c->abort(); });
+  // A connection still running a second later (stuck in a disk call) is abandoned; its spool in
+  // tmp/ is left for the 36-hour sweep.
+  if (!force_timer_) {
+    force_timer_ = std::make_unique<asio::steady_timer>(strand_, std::chrono::seconds(1));
+    force_timer_->async_wait([this](error_code ec) {
+      if (!ec) stop_loop();
+    });
+  }
+}
+
 void Server::finish_if_drained() {
-  if (!stopping_ || live_.load() != 0) return;
-  if (drain_timer_) drain_timer_->cancel();
-  work_.reset();
+  if (!stopping_ || live_.load() != 0 || stopped_) return;
   spdlog::info("all connections closed");
+  stop_loop();
+}
+
+void Server::stop_loop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (drain_timer_) drain_timer_->cancel();
+  if (force_timer_) force_timer_->cancel();
+  work_.reset();
   ioc_.stop();
 }
 

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import (Daemon, DaemonError, DaemonTestCase, daemon_binary, default_config, dot_stuff, merge_config, message,
-                     render_config)
+                     render_config, wait_until)
 
 
 def run(argv, timeout=30):
@@ -243,6 +243,82 @@ class Signals(DaemonTestCase):
         print(f"\nexit status after the forced drain: {rc}")
         self.assertEqual(d.all_files("new"), [])
         self.assertEqual(d.all_files("tmp"), [], "the abandoned spool file is removed on shutdown")
+
+
+    def in_data(self, d, rcpt="alice@example.test"):
+        c = self.session(d)
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.net>")[0], 250)
+        self.assertEqual(c.cmd(f"RCPT TO:<{rcpt}>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        return c
+
+    def test_drain_takes_no_transaction_pipelined_behind_the_dot(self):
+        d = self.start_daemon()
+        c = self.in_data(d)
+        content = message("last one", ["delivered during the drain"])
+        c.send(b"Subject: last one\r\n")
+        d.send_signal(signal.SIGTERM)
+        self.assertIsNotNone(d.wait_log(r"shutting down"), d.log())
+        # The rest of the message, the "." and a whole new transaction in one write.
+        c.send(dot_stuff(content)[len(b"Subject: last one\r\n"):] +
+               b"MAIL FROM:<bob@example.net>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n")
+        self.assertReply(c.reply(), 250, "2.0.0")
+        self.assertReply(c.reply(), 421, "4.3.2")
+        self.assertTrue(c.at_eof(10))
+        self.assertEqual(d.wait(15), 0, d.log()[-2000:])
+        self.assertEqual(len(d.files("alice")), 1)
+        self.assertEqual(d.files("carol"), [], "a transaction started during the drain")
+
+    def test_second_sigterm_closes_at_once(self):
+        d = self.start_daemon({"limits": {"shutdown_timeout": "60s"}})
+        c = self.in_data(d)
+        c.send(b"Subject: stuck\r\n\r\nthis client never finishes\r\n")
+        self.assertTrue(wait_until(lambda: d.all_files("tmp"), 10), "no spool in tmp/ after DATA")
+        d.send_signal(signal.SIGTERM)
+        self.assertIsNotNone(d.wait_log(r"shutting down"), d.log())
+        self.assertIsNone(d.proc.poll(), "the first SIGTERM must wait for the session in DATA")
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0, d.log()[-2000:])
+        self.assertLess(time.monotonic() - t0, 5, "a second SIGTERM should not wait for shutdown_timeout")
+        self.assertEqual(d.all_files("new"), [])
+        self.assertEqual(d.all_files("tmp"), [])
+
+    def test_sighup_does_not_stop_the_daemon(self):
+        d = self.start_daemon()
+        d.send_signal(signal.SIGHUP)
+        self.assertIsNotNone(d.wait_log(r"SIGHUP"), d.log())
+        self.assertIsNone(d.proc.poll(), "SIGHUP killed the daemon")
+        c = self.in_data(d)
+        content = message("after SIGHUP", ["still serving"])
+        c.send(dot_stuff(content))
+        self.assertReply(c.reply(), 250, "2.0.0")
+
+
+class Connections(DaemonTestCase):
+    def test_max_connections(self):
+        d = self.start_daemon({"server": {"max_connections": 2}})
+        first = [d.connect(timeout=10) for _ in range(2)]
+        for c in first:
+            self.addCleanup(c.close)
+            self.assertEqual(c.reply()[0], 220)
+        extra = d.connect(timeout=10)
+        self.addCleanup(extra.close)
+        self.assertReply(extra.reply(), 421, "4.7.0")
+        self.assertTrue(extra.at_eof(5))
+        self.assertIsNotNone(d.wait_log(r"refused client=.*max_connections"), d.log())
+        # Once one leaves, a new client is served again.
+        self.assertEqual(first[0].cmd("QUIT")[0], 221)
+        self.assertTrue(first[0].at_eof(5))
+        deadline = time.monotonic() + 10
+        while True:
+            c = d.connect(timeout=10)
+            self.addCleanup(c.close)
+            code = c.reply()[0]
+            if code == 220 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # the server counts the QUIT session as gone only after its close
+        self.assertEqual(code, 220)
 
 
 class Timeouts(DaemonTestCase):

@@ -19,7 +19,9 @@ class DiskPool {
   void join() { pool_.join(); }
 
   // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
-  // rethrown in the caller.
+  // rethrown in the caller. f must be copyable-or-trivial to move: pass state by reference (the
+  // caller is suspended until f has run) — g++ 12 double-destroys move-only captures passed
+  // through a coroutine parameter.
   template <typename F, typename R = std::invoke_result_t<F&>>
   awaitable<R> run(F f) {
     if constexpr (std::is_void_v<R>) {

@@ -6,7 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,9 +41,12 @@ class Server {
   // Runs the event loop on config.io_threads threads until shutdown completes.
   void run();
 
-  // Thread-safe and signal-safe to call from the loop: stop accepting; sessions in DATA finish
-  // (bounded by timeouts.shutdown), others get 421 4.3.2; then run() returns.
+  // Thread-safe (call it from a signal_set handler, not from a signal handler): stop accepting;
+  // sessions in DATA finish (bounded by timeouts.shutdown), others get 421 4.3.2; then run()
+  // returns.
   void shutdown();
+  // A second SIGTERM: close every connection now (open messages are discarded unanswered).
+  void stop_now();
 
   asio::io_context& io_context() { return ioc_; }
 
@@ -56,19 +59,25 @@ class Server {
 
  private:
   awaitable<void> accept_loop(std::size_t index);
+  std::vector<std::shared_ptr<Connection>> live_connections();
+  void abort_connections(const char* why);
   void finish_if_drained();
+  void stop_loop();
 
   struct Bound;
   std::shared_ptr<const config::Config> config_;
   Context ctx_;
   asio::io_context ioc_;
+  asio::strand<asio::io_context::executor_type> strand_;  // acceptors, shutdown state, timers
   std::unique_ptr<DiskPool> disk_;
   std::vector<std::unique_ptr<Bound>> bound_;
   std::mutex mu_;
-  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> connections_;
+  std::map<const Connection*, std::weak_ptr<Connection>> connections_;
   std::atomic<std::size_t> live_{0};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::unique_ptr<asio::steady_timer> force_timer_;
+  bool stopped_ = false;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 };
 
