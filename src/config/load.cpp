@@ -12,6 +12,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "mailslot/lmtp/address.hpp"
+
 namespace mailslot::config {
 namespace {
 
@@ -133,6 +135,8 @@ class Reader {
         throw std::invalid_argument("must be a duration: integer seconds or a string like \"30s\", \"5m\"");
       }
       if (d.count() <= 0) throw std::invalid_argument("must be greater than zero");
+      // Bounded so that "now + timeout" can never overflow the clock.
+      if (d > std::chrono::hours(24 * 7)) throw std::invalid_argument("must be at most 7 days");
       out = d;
     } catch (const std::invalid_argument& e) {
       problem(n, path, e.what());
@@ -214,6 +218,7 @@ void read_server(Reader& r, const toml::table& t, Config& c, const std::filesyst
       r.problem(t.get("unix_socket_mode"), "server.unix_socket_mode", "must be an octal mode like \"0660\"");
     } else {
       for (auto& l : c.listeners) l.mode = m;
+      c.unix_socket_mode = m;
     }
   }
   r.integer(t, "max_connections", "server.max_connections", c.max_connections, 1, 1'000'000);
@@ -254,6 +259,13 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
   if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
   if (c.mail.domains.empty()) r.problem(&t, "mail.domains", "is required: the domains delivered here");
+  for (const auto& d : c.mail.domains) {
+    // A domain that can never match an RCPT (trailing dot, spaces, an address literal) would
+    // silently refuse all its mail.
+    if (!lmtp::is_valid_domain(d) || d.front() == '[') {
+      r.problem(t.get("domains"), "mail.domains", "\"" + d + "\" is not a domain name");
+    }
+  }
   if (c.mail.mailbox.empty() || c.mail.mailbox.front() == '/') {
     r.problem(t.get("mailbox"), "mail.mailbox", "must be a relative path template below mail.root");
   }

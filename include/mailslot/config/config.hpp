@@ -41,6 +41,7 @@ struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
   std::vector<Listener> listeners;
+  unsigned unix_socket_mode = 0660;  // applied to every unix: listener, also those from --listen
   lmtp::Limits limits;
   Timeouts timeouts;
   std::size_t max_connections = 1000;

@@ -135,6 +135,14 @@ TEST(LoadConfig, RangesAreChecked) {
   EXPECT_TRUE(fails("[limits]\ncommand_timeout = \"5 fortnights\"\n", "limits.command_timeout"));
   EXPECT_TRUE(fails("[limits]\nmax_message_size = \"12X\"\n", "limits.max_message_size"));
   EXPECT_TRUE(fails("[other]\nx = 1\n", "other: unknown key"));
+  EXPECT_TRUE(fails("[limits]\ncommand_timeout = \"1000000d\"\n", "limits.command_timeout"));
+}
+
+TEST(LoadConfig, DomainsMustBeDomainNames) {
+  for (const char* bad : {"example.test.", "exa mple.test", "[127.0.0.1]", "-x.test"}) {
+    std::string toml = std::string("[server]\nlisten=[\"127.0.0.1:1\"]\n[mail]\nroot=\"/m\"\ndomains=[\"") + bad + "\"]\n";
+    EXPECT_THROW(load_string(toml), ConfigError) << bad;
+  }
 }
 
 TEST(LoadConfig, BadLogLevelAndSocketMode) {
