@@ -50,75 +50,78 @@ int fsync_fd(int fd) {
   return 0;
 }
 
-int fsync_dir(const std::filesystem::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return errno;
-  const int err = fsync_fd(fd.get());
+int fsync_dir(int dir) {
+  const int err = fsync_fd(dir);
   // Some file systems cannot fsync a directory; Dovecot's fdatasync_path() ignores these too.
-  if (err != 0 && err != EINVAL && err != EBADF) return err;
-  return fd.close();
+  return err == EINVAL || err == EBADF ? 0 : err;
 }
 
 namespace {
 
-// mkdir(2) that treats "already a directory" as success and "already something else" as ENOTDIR.
-// Sets `created` when this call made the directory.
-int mkdir_one(const std::filesystem::path& dir, mode_t mode, bool& created) {
-  created = false;
-  if (::mkdir(dir.c_str(), mode) == 0) {
-    created = true;
-    return 0;
-  }
-  const int err = errno;
-  if (err != EEXIST) return err;
+// ENOTDIR (or ELOOP) from an O_DIRECTORY|O_NOFOLLOW open: tell a symlink from another non-directory,
+// so the caller can say which it was.
+int not_a_directory(int dir, const char* name) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return errno;
-  return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+  if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if (S_ISLNK(st.st_mode)) return ELOOP;
+  return S_ISDIR(st.st_mode) ? EAGAIN : ENOTDIR;  // EAGAIN: replaced under us, open again
+}
+
+int open_dir_nofollow(int dir, const char* name, Fd& out) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  // Linux reports a symlink opened with O_DIRECTORY|O_NOFOLLOW as ENOTDIR, other systems as ELOOP.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    out = Fd(::openat(dir, name, kFlags));
+    if (out.valid()) return 0;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == ENOTDIR || err == ELOOP) err = not_a_directory(dir, name);
+    if (err != EAGAIN) return err;
+  }
+  return EAGAIN;
 }
 
 }  // namespace
 
-int make_dirs(const std::filesystem::path& dir_in, mode_t mode, bool sync) {
-  std::filesystem::path dir = dir_in.lexically_normal();
-  if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" → "a/b"
-  if (dir.empty()) return ENOENT;
-
-  bool created = false;
-  int err = mkdir_one(dir, mode, created);
-  if (err == ENOENT) {
-    // A parent is missing: create it first (recursion depth = number of missing components).
-    const std::filesystem::path parent = dir.parent_path();
-    if (parent.empty() || parent == dir) return ENOENT;
-    if ((err = make_dirs(parent, mode, sync)) != 0) return err;
-    err = mkdir_one(dir, mode, created);
+int open_subdir(int dir, const char* name, mode_t mode, bool sync, Fd& out, bool& created,
+                const char*& what) {
+  created = false;
+  what = "open";
+  int err = open_dir_nofollow(dir, name, out);
+  if (err != ENOENT) return err;
+  what = "mkdir";
+  if (::mkdirat(dir, name, mode) == 0) {
+    created = true;
+  } else if (errno != EEXIST) {  // EEXIST: another writer made it between our open and mkdir
+    return errno;
   }
-  if (err != 0) return err;
-  // The new entry lives in the parent directory: it is durable only once the parent is fsynced.
+  what = "open";
+  if ((err = open_dir_nofollow(dir, name, out)) != 0) return err;
+  // The new entry lives in `dir`: it is durable only once `dir` is fsynced (the Maildir rule that
+  // nothing is acknowledged before it survives a crash, ARCHITECTURE.md "Durability contract").
   if (created && sync) {
-    const std::filesystem::path parent = dir.has_parent_path() ? dir.parent_path() : ".";
-    return fsync_dir(parent);
+    what = "fsync";
+    return fsync_dir(dir);
   }
   return 0;
 }
 
-int ensure_maildir(const std::filesystem::path& maildir, bool sync) {
-  bool created_any = false;
-  for (const char* sub : {"tmp", "new", "cur"}) {
-    const std::filesystem::path dir = maildir / sub;
-    // Fast path: one mkdir that fails with EEXIST for a Maildir that already exists.
-    if (::mkdir(dir.c_str(), 0700) == 0) {
-      created_any = true;
-      continue;
+int create_exclusive(int dir, const std::function<std::string()>& fresh_name, int attempts, std::string& name,
+                     Fd& out) {
+  name.clear();
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::string candidate = fresh_name();
+    // O_EXCL: an existing file is never reused (maildir.5: tmp/<name> must be new); O_NOFOLLOW: a
+    // planted symlink is never followed.
+    out = Fd(::openat(dir, candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (out.valid()) {
+      name = std::move(candidate);
+      return 0;
     }
-    int err = errno;
-    if (err == EEXIST) continue;  // a non-directory here shows up as ENOTDIR at open/link time
-    if (err != ENOENT) return err;
-    if ((err = make_dirs(maildir, 0700, sync)) != 0) return err;
-    bool created = false;
-    if ((err = mkdir_one(dir, 0700, created)) != 0) return err;
-    created_any = created_any || created;
+    if (errno == EINTR) continue;
+    if (errno != EEXIST) return errno;
   }
-  return created_any && sync ? fsync_dir(maildir) : 0;
+  return EEXIST;
 }
 
 int copy_file(int in, int out) {

@@ -2,6 +2,9 @@
 // maildir_child: unique name, O_EXCL create in tmp/, write, fsync, link() into new/, fsync new/,
 // unlink the spool. Every failure becomes one Outcome per recipient through outcome_from_errno();
 // nothing on this path throws, and nothing is reported delivered before its name in new/ is durable.
+// Every Maildir is reached from mail.root without following a symlink (maildir_dirs.hpp), and every
+// step after that works on held directory fds (openat, linkat, unlinkat, fsync): no path below the
+// root is resolved twice.
 #include "mailslot/delivery/maildir_store.hpp"
 
 #include <fcntl.h>
@@ -11,11 +14,13 @@
 #include <cerrno>
 #include <climits>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <utility>
 
 #include "mailslot/delivery/fs.hpp"
+#include "mailslot/delivery/maildir_dirs.hpp"
 #include "mailslot/delivery/maildir_name.hpp"
 #include "mailslot/delivery/trace_headers.hpp"
 
@@ -25,7 +30,7 @@ namespace {
 
 using std::filesystem::path;
 
-// A failed system call: its errno and the step named in the reply text ("write failed: ...").
+// A failed system call: its errno and the step named in the reply text ("fsync failed: ...").
 struct Failure {
   int err = 0;  // 0: no failure
   const char* what = "";
@@ -35,17 +40,10 @@ struct Failure {
 // pid on a shared file system): try a few fresh names, then give up.
 constexpr int kNameAttempts = 5;
 
-// Creates `dir`/<fresh unique name> for writing: O_EXCL so an existing file is never reused,
-// O_NOFOLLOW so a planted symlink is never followed (maildir.5: "create tmp/name" must be new).
-Failure create_exclusive(const path& dir, const std::string& host, path& created, fs::Fd& fd) {
-  for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
-    created = dir / next_unique_name(host).base();
-    fd = fs::Fd(::open(created.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd.valid()) return {};
-    if (errno != EEXIST) return {errno, "open"};
-  }
-  return {EEXIST, "open"};
-}
+// new/ directories held open between link and fsync: enough to batch the fsyncs of a typical
+// transaction (the first fsync commits the journal holding every link, so the rest cost little),
+// few enough that a 1000-recipient message does not exhaust the process's descriptors.
+constexpr std::size_t kMaxPendingDirs = 64;
 
 // One spelling per directory, so "/m", "/m/" and "/m/." count as the same Maildir.
 path normal(const path& p) {
@@ -54,16 +52,22 @@ path normal(const path& p) {
   return n;
 }
 
-Outcome temporary(std::string text) {
-  Outcome o;  // defaults: temporary, 451 4.3.0
-  o.text = std::move(text);
-  return o;
+// A second descriptor for a directory the writer already holds (F_DUPFD_CLOEXEC: never leaks to a child).
+int dup_dir(const fs::Fd& from, fs::Fd& out) {
+  out = fs::Fd(::fcntl(from.get(), F_DUPFD_CLOEXEC, 0));
+  return out.valid() ? 0 : errno;
 }
 
 class MaildirWriter final : public MessageWriter {
  public:
-  MaildirWriter(const MaildirStoreOptions& opt, std::vector<std::shared_ptr<const Mailbox>> recipients)
-      : host_(opt.hostname), fsync_(opt.fsync), recipients_(std::move(recipients)) {}
+  MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable, fs::Fd root,
+                std::vector<std::shared_ptr<const Mailbox>> recipients)
+      : host_(opt.hostname),
+        fsync_(opt.fsync),
+        root_path_(opt.root),
+        durable_(std::move(durable)),
+        root_(std::move(root)),
+        recipients_(std::move(recipients)) {}
 
   // The destructor may unlink (blocking): by the MailStore contract, writers are used and destroyed
   // on the disk pool, never on the event loop.
@@ -73,32 +77,41 @@ class MaildirWriter final : public MessageWriter {
   MaildirWriter& operator=(const MaildirWriter&) = delete;
 
   // ARCHITECTURE.md step 1: the spool lives in tmp/ of a recipient's Maildir, so that link() into
-  // that recipient's new/ never crosses a file system.
-  Failure open_spool(const path& maildir, std::string_view headers) {
-    if (const int err = fs::ensure_maildir(maildir, fsync_)) return {err, "mkdir"};
-    if (const Failure f = create_exclusive(maildir / "tmp", host_, spool_, fd_); f.err) return f;
+  // that recipient's new/ never crosses a file system. The writer keeps that tmp/ and new/ open.
+  std::optional<Outcome> open_spool(const path& maildir, std::string_view headers) {
+    MaildirDirs dirs;
+    if (auto failure = open_maildir(root_.get(), root_path_, maildir, fsync_, *durable_, dirs))
+      return failure;
+    std::string name;
+    fs::Fd fd;
+    if (const int err = fs::create_exclusive(dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
+      return outcome_from_errno(err, "open");
+    spool_dir_ = std::move(dirs.tmp);
+    spool_new_ = std::move(dirs.new_dir);
+    spool_maildir_ = normal(maildir);
+    spool_name_ = std::move(name);
+    fd_ = std::move(fd);
     if (const int err = write_counted(headers)) {
       discard_spool();
-      return {err, "write"};
+      return outcome_from_errno(err, "write");
     }
-    return {};
+    return std::nullopt;
   }
 
   std::optional<Outcome> append(std::string_view data) override {
     if (failure_) return failure_;
-    if (!fd_.valid()) return temporary("Message is no longer open");
+    if (!fd_.valid()) return Outcome::temporary("Message is no longer open");
     if (const int err = write_counted(data)) {
       failure_ = outcome_from_errno(err, "write");
       return failure_;
     }
-    content_size_ += data.size();
     return std::nullopt;
   }
 
   std::vector<Outcome> commit() override {
     const std::size_t n = recipients_.size();
     if (failure_) return all(*failure_);
-    if (!fd_.valid()) return all(temporary("Message is no longer open"));
+    if (!fd_.valid()) return all(Outcome::temporary("Message is no longer open"));
     // ARCHITECTURE.md step 2: the content is on disk before any name points at it.
     if (const Failure f = close_spool(); f.err) return all(outcome_from_errno(f.err, f.what));
 
@@ -106,19 +119,14 @@ class MaildirWriter final : public MessageWriter {
     // recipient with the same Maildir shares the earlier one's outcome.
     std::vector<Outcome> out(n);
     const std::vector<std::size_t> first = first_with_same_maildir();
+    std::vector<Pending> pending;
     for (std::size_t i = 0; i < n; ++i) {
-      if (first[i] == i) out[i] = recipients_[i] ? deliver(recipients_[i]->maildir) : temporary("No mailbox");
+      if (first[i] != i) continue;
+      out[i] =
+          recipients_[i] ? deliver(i, recipients_[i]->maildir, pending) : Outcome::temporary("No mailbox");
+      if (pending.size() >= kMaxPendingDirs) sync_new_dirs(pending, out);
     }
-    // Links first, then one fsync per new/: the first fsync commits the journal holding every
-    // link, so the others cost little. A link that cannot be made durable is removed again:
-    // never 250 without the directory fsync (ARCHITECTURE.md step 3).
-    for (std::size_t i = 0; i < n && fsync_; ++i) {
-      if (first[i] != i || !out[i].delivered()) continue;
-      if (const int err = fs::fsync_dir(recipients_[i]->maildir / "new")) {
-        ::unlink(out[i].location.c_str());
-        out[i] = outcome_from_errno(err, "fsync");
-      }
-    }
+    sync_new_dirs(pending, out);
     for (std::size_t i = 0; i < n; ++i) out[i] = out[first[i]];
     discard_spool();  // step 4; its name in tmp/ needs no fsync: a crash leaves a stray for the sweep
     return out;
@@ -126,9 +134,18 @@ class MaildirWriter final : public MessageWriter {
 
   void discard() override { discard_spool(); }
 
-  std::uint64_t content_size() const override { return content_size_; }
-
  private:
+  // A name linked into new/ whose directory is not fsynced yet: not delivered until it is.
+  struct Pending {
+    std::size_t index;
+    fs::Fd new_dir;
+    std::string name;
+  };
+
+  std::function<std::string()> fresh_base() const {
+    return [this] { return next_unique_name(host_).base(); };
+  }
+
   std::vector<Outcome> all(Outcome o) {  // by value: discard() may touch the source
     discard();
     return std::vector<Outcome>(recipients_.size(), o);
@@ -158,8 +175,8 @@ class MaildirWriter final : public MessageWriter {
 
   void discard_spool() {
     fd_.close();
-    if (!spool_.empty()) ::unlink(spool_.c_str());
-    spool_.clear();
+    if (!spool_name_.empty()) ::unlinkat(spool_dir_.get(), spool_name_.c_str(), 0);
+    spool_name_.clear();
   }
 
   // For each recipient, the index of the first recipient with the same Maildir (itself if none).
@@ -175,56 +192,92 @@ class MaildirWriter final : public MessageWriter {
   }
 
   // One recipient: link() the spool into new/ under a fresh name ("at that instant the message has
-  // been successfully delivered", maildir.5), or copy when link() cannot work.
-  Outcome deliver(const path& maildir) {
-    if (const int err = fs::ensure_maildir(maildir, fsync_)) return outcome_from_errno(err, "mkdir");
+  // been successfully delivered", maildir.5), or copy when link() cannot work. The name becomes a
+  // delivery only once sync_new_dirs() has fsynced new/.
+  Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending) {
+    MaildirDirs dirs;
+    if (normal(maildir) == spool_maildir_) {
+      // The spool's own Maildir: the new/ opened with tmp/ at begin(), not resolved again.
+      if (const int err = dup_dir(spool_new_, dirs.new_dir)) return outcome_from_errno(err, "open");
+    } else if (auto failure = open_maildir(root_.get(), root_path_, maildir, fsync_, *durable_, dirs)) {
+      return *failure;
+    }
     std::string target;
-    Failure f = link_into_new(spool_, maildir, target);
+    int err = link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target);
+    const char* what = "link";
     // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
-    if (f.err == EXDEV || f.err == EMLINK || f.err == EPERM) f = copy_into(maildir, target);
-    if (f.err) return outcome_from_errno(f.err, f.what);
-    return Outcome::ok(std::move(target));
+    if ((err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
+      const Failure f = copy_into(dirs, target);
+      err = f.err;
+      what = f.what;
+    }
+    if (err) return outcome_from_errno(err, what);
+    Outcome ok = Outcome::ok((maildir / "new" / target).string());
+    pending.push_back(Pending{index, std::move(dirs.new_dir), std::move(target)});
+    return ok;
+  }
+
+  // Links first, then one fsync per new/ (see kMaxPendingDirs). A link that cannot be made durable
+  // is removed again: never 250 without the directory fsync (ARCHITECTURE.md step 3).
+  void sync_new_dirs(std::vector<Pending>& pending, std::vector<Outcome>& out) const {
+    for (const Pending& p : pending) {
+      if (!fsync_) break;
+      if (const int err = fs::fsync_dir(p.new_dir.get())) {
+        ::unlinkat(p.new_dir.get(), p.name.c_str(), 0);
+        out[p.index] = outcome_from_errno(err, "fsync");
+      }
+    }
+    pending.clear();
   }
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
-  Failure link_into_new(const path& from, const path& maildir, std::string& target) const {
+  // linkat() between held directory fds: neither side is looked up by path again.
+  int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target) const {
     for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
-      const path to = maildir / "new" / next_unique_name(host_).with_sizes(size_, vsize_);
-      if (::link(from.c_str(), to.c_str()) == 0) {
-        target = to.string();
-        return {};
+      std::string to = next_unique_name(host_).with_sizes(size_, vsize_);
+      if (::linkat(from_dir, from.c_str(), new_dir, to.c_str(), 0) == 0) {
+        target = std::move(to);
+        return 0;
       }
-      if (errno != EEXIST) return {errno, "link"};
+      if (errno != EEXIST) return errno;
     }
-    return {EEXIST, "link"};
+    return EEXIST;
   }
 
   // Across file systems: the same tmp/ → fsync → link dance, in the recipient's own Maildir.
-  Failure copy_into(const path& maildir, std::string& target) const {
-    fs::Fd in(::open(spool_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  Failure copy_into(const MaildirDirs& dirs, std::string& target) const {
+    fs::Fd in(::openat(spool_dir_.get(), spool_name_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!in.valid()) return {errno, "open"};
-    path copy;
+    std::string copy;
     fs::Fd out;
-    if (const Failure f = create_exclusive(maildir / "tmp", host_, copy, out); f.err) return f;
+    if (const int err = fs::create_exclusive(dirs.tmp.get(), fresh_base(), kNameAttempts, copy, out))
+      return {err, "open"};
     Failure f;
     if (const int err = fs::copy_file(in.get(), out.get())) f = {err, "copy"};
     if (!f.err && fsync_) {
       if (const int err = fs::fsync_fd(out.get())) f = {err, "fsync"};
     }
     if (const int err = out.close(); !f.err && err) f = {err, "close"};
-    if (!f.err) f = link_into_new(copy, maildir, target);
-    ::unlink(copy.c_str());  // new/ holds its own name for it now, or it failed: either way, done
+    if (!f.err) {
+      if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target)) f = {err, "link"};
+    }
+    ::unlinkat(dirs.tmp.get(), copy.c_str(), 0);  // new/ holds its own name for it now, or it failed
     return f;
   }
 
   const std::string host_;
   const bool fsync_;
+  const path root_path_;
+  const std::shared_ptr<DurableMaildirs> durable_;
+  const fs::Fd root_;  // mail.root, opened once per transaction: every walk starts here
   const std::vector<std::shared_ptr<const Mailbox>> recipients_;
-  fs::Fd fd_;
-  path spool_;  // tmp/<name> while it exists
+  fs::Fd spool_dir_;  // tmp/ of the spool's Maildir
+  fs::Fd spool_new_;  // new/ of the same Maildir
+  path spool_maildir_;
+  std::string spool_name_;  // the spool's name in spool_dir_, set only once the file is ours
+  fs::Fd fd_;               // the spool, open for writing until commit
   std::uint64_t size_ = 0;
   std::uint64_t vsize_ = 0;
-  std::uint64_t content_size_ = 0;
   bool last_was_cr_ = false;
   std::optional<Outcome> failure_;  // the first append failure, answered to every later call
 };
@@ -237,21 +290,29 @@ std::string local_hostname() {
 
 }  // namespace
 
-MaildirStore::MaildirStore(MaildirStoreOptions options) : opt_(std::move(options)) {
+MaildirStore::MaildirStore(MaildirStoreOptions options)
+    : opt_(std::move(options)), durable_(std::make_shared<DurableMaildirs>()) {
   // cr.yp.to/proto/maildir.html: the host part tells apart writers sharing one Maildir.
   opt_.hostname = sanitize_maildir_host(opt_.hostname.empty() ? local_hostname() : opt_.hostname);
 }
 
 std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Outcome& failure) {
   if (envelope.recipients.empty()) {
-    failure = temporary("No recipients");
+    failure = Outcome::temporary("No recipients");
     return nullptr;
   }
-  auto writer = std::make_unique<MaildirWriter>(opt_, envelope.recipients);
+  // The root is opened once per transaction (so an operator who re-points a symlink above it is
+  // followed by the next one); every Maildir of this transaction is walked from this descriptor.
+  fs::Fd root;
+  if (auto f = open_mail_root(opt_.root, root)) {
+    failure = std::move(*f);
+    return nullptr;
+  }
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, std::move(root), envelope.recipients);
   const std::string headers = trace_headers(envelope);
   // The first recipient's Maildir holds the spool; if it is unusable, the next one's may be, and
   // that recipient alone gets the error at commit time.
-  Failure last{ENOENT, "open"};
+  std::optional<Outcome> last;
   std::vector<path> tried;
   for (const auto& rcpt : envelope.recipients) {
     if (!rcpt) continue;
@@ -259,9 +320,9 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     if (std::find(tried.begin(), tried.end(), maildir) != tried.end()) continue;
     tried.push_back(maildir);
     last = writer->open_spool(maildir, headers);
-    if (!last.err) return writer;
+    if (!last) return writer;
   }
-  failure = outcome_from_errno(last.err, last.what);
+  failure = last ? std::move(*last) : Outcome::temporary("No mailbox");
   return nullptr;
 }
 

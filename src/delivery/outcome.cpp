@@ -19,32 +19,28 @@ Outcome Outcome::ok(std::string location) {
   return o;
 }
 
-namespace {
-
-Outcome temporary(int code, std::string enhanced, std::string text) {
+Outcome Outcome::temporary(std::string text, int code, std::string enhanced) {
   Outcome o;
-  o.kind = Outcome::Kind::temporary;
+  o.kind = Kind::temporary;
   o.code = code;
   o.enhanced = std::move(enhanced);
   o.text = std::move(text);
   return o;
 }
 
-}  // namespace
-
 Outcome outcome_from_errno(int err, std::string_view what) {
   switch (err) {
     // RFC 3463 §3.3 X.2.2 "Mailbox full": the user's quota; it may free up, so 4xx and the MTA retries.
     case EDQUOT:
-      return temporary(452, "4.2.2", "Mailbox full");
+      return Outcome::temporary("Mailbox full", 452, "4.2.2");
     // RFC 3463 §3.4 X.3.1 "Mail system full": the disk itself.
     case ENOSPC:
-      return temporary(452, "4.3.1", "Mail system full");
+      return Outcome::temporary("Mail system full", 452, "4.3.1");
     // Everything else (EIO, EROFS, EACCES, ENOENT, ...) is a fault on our side that an operator can
     // fix: RFC 3463 X.3.0 "Other or undefined mail system status", temporary so no mail is bounced
     // for a misconfiguration. generic_category().message() is thread-safe, unlike strerror().
     default:
-      return temporary(451, "4.3.0", std::string(what) + " failed: " + std::generic_category().message(err));
+      return Outcome::temporary(std::string(what) + " failed: " + std::generic_category().message(err));
   }
 }
 

@@ -13,7 +13,9 @@ namespace {
 
 // Client-supplied values (LHLO argument, addresses) go into header lines. Dropping CR, LF and every
 // other control byte keeps each on its line, so a client cannot end our header and start its own
-// (header injection). Tokens lose whitespace too, so "from a by b" cannot fake a clause.
+// (header injection). Tokens lose whitespace too, so "from a by b" cannot fake a clause. Bytes of
+// 0x80 and above become '?': RFC 5322 §2.2 header fields are US-ASCII (we do not offer SMTPUTF8, so
+// RFC 6532 does not apply), and a visible '?' keeps "ex\xc3\xa4mple" from reading as a real "exmple".
 // Lengths are capped so every line stays below RFC 5322 §2.1.1's 998 octets.
 std::string clean(std::string_view s, std::size_t max, bool token) {
   std::string out;
@@ -23,7 +25,7 @@ std::string clean(std::string_view s, std::size_t max, bool token) {
     if (u < 0x20 || u == 0x7f) continue;
     if (token && u == ' ') continue;
     if (out.size() == max) break;
-    out += c;
+    out += u >= 0x80 ? '?' : c;
   }
   return out;
 }

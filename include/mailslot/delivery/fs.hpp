@@ -5,7 +5,8 @@
 
 #include <sys/types.h>
 
-#include <filesystem>
+#include <functional>
+#include <string>
 #include <string_view>
 
 namespace mailslot::delivery::fs {
@@ -41,17 +42,22 @@ int write_all(int fd, std::string_view data);
 // fsync(2) retried on EINTR.
 int fsync_fd(int fd);
 
-// Opens a directory and fsyncs it, so that names created or removed in it are durable.
-// File systems that cannot fsync a directory (EINVAL, EBADF) count as success, as in Dovecot's
-// fdatasync_path().
-int fsync_dir(const std::filesystem::path& dir);
+// fsync(2) of a directory, so that names created or removed in it are durable. File systems that
+// cannot fsync a directory (EINVAL, EBADF) count as success, as in Dovecot's fdatasync_path().
+int fsync_dir(int dir);
 
-// mkdir -p: creates every missing directory of `dir` with `mode`; when `sync`, fsyncs the parent of
-// each directory it creates so the new entry survives a crash. An existing non-directory → ENOTDIR.
-int make_dirs(const std::filesystem::path& dir, mode_t mode, bool sync);
+// Opens the directory `name` inside the directory `dir` without following a symlink (O_NOFOLLOW), so
+// a path walked one component at a time from a trusted directory never leaves it. A missing
+// directory is created with `mode` and, when `sync`, `dir` is fsynced so the new entry survives a
+// crash; `created` says whether this call made it. ELOOP: `name` is a symlink; ENOTDIR: something
+// else that is not a directory. Sets `what` to the failed step ("mkdir", "open" or "fsync").
+int open_subdir(int dir, const char* name, mode_t mode, bool sync, Fd& out, bool& created, const char*& what);
 
-// Makes sure `maildir` and its tmp/, new/ and cur/ exist (mode 0700), creating what is missing.
-int ensure_maildir(const std::filesystem::path& maildir, bool sync);
+// Creates a new file in `dir` with O_CREAT|O_EXCL|O_NOFOLLOW (mode 0600) under a name from
+// `fresh_name`, trying up to `attempts` names while the name exists (EEXIST). `name` is set only once
+// the file is ours: a name that belongs to another writer must never be unlinked as if it were ours.
+int create_exclusive(int dir, const std::function<std::string()>& fresh_name, int attempts, std::string& name,
+                     Fd& out);
 
 // Copies everything from `in` (read from offset 0) to `out` (at its current offset), with
 // copy_file_range when the kernel can and a read/write loop otherwise.

@@ -2,7 +2,6 @@
 // pool, never on the event loop.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -27,8 +26,6 @@ class MessageWriter {
   virtual std::vector<Outcome> commit() = 0;
   // Removes the spool; nothing is delivered. Safe to call after a failed append or commit.
   virtual void discard() = 0;
-  // Octets of content appended so far (without trace headers).
-  virtual std::uint64_t content_size() const = 0;
 };
 
 class MailStore {

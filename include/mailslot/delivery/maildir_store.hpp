@@ -3,6 +3,8 @@
 // into each recipient's new/ under a fresh unique name → fsync each new/ → one outcome each.
 #pragma once
 
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "mailslot/delivery/mail_store.hpp"
@@ -12,11 +14,17 @@ namespace mailslot::delivery {
 struct MaildirStoreOptions {
   std::string hostname;  // for unique names; sanitised by maildir_name; empty → gethostname()
   bool fsync = true;     // false only for benchmarks of the protocol path; never in production
+  // mail.root: every Maildir must lie below it, and no symlink below it is ever followed (the root
+  // itself may be reached through symlinks above it). Empty means "/" (tests only).
+  std::filesystem::path root = {};  // "= {}": aggregate init without it stays warning-free (-Wextra)
 };
 
+class DurableMaildirs;
+
 // begin() spools in tmp/ of the first recipient whose Maildir is usable (creating Maildirs as
-// needed, mode 0700). A writer destroyed without commit() or discard() unlinks its spool, which
-// blocks: destroy writers on the disk pool, like every other call here.
+// needed, mode 0700). A recipient whose Maildir path holds a symlink below the root, or lies outside
+// the root, gets 451 4.3.0 and nothing is written for it. A writer destroyed without commit() or discard()
+// unlinks its spool, which blocks: destroy writers on the disk pool, like every other call here.
 class MaildirStore final : public MailStore {
  public:
   explicit MaildirStore(MaildirStoreOptions options);
@@ -24,6 +32,7 @@ class MaildirStore final : public MailStore {
 
  private:
   MaildirStoreOptions opt_;
+  std::shared_ptr<DurableMaildirs> durable_;  // shared with the writers, which may outlive the store
 };
 
 // Accepts and discards: for protocol benchmarks and tests that must not depend on the disk.

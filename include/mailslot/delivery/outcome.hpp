@@ -3,7 +3,7 @@
 #pragma once
 
 #include <string>
-#include <system_error>
+#include <string_view>
 
 namespace mailslot::delivery {
 
@@ -17,6 +17,9 @@ struct Outcome {
 
   bool delivered() const { return kind == Kind::delivered; }
   static Outcome ok(std::string location);
+  // A failure the MTA should retry; RFC 3463 X.3.0 "Other or undefined mail system status" unless
+  // the caller knows better.
+  static Outcome temporary(std::string text, int code = 451, std::string enhanced = "4.3.0");
 };
 
 // The one place that maps an errno from a file-system call to a temporary or permanent outcome:

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <string>
 
 #include "test_util.hpp"
 
@@ -14,35 +16,98 @@ using mailslot::delivery::testing::permissions_of;
 using mailslot::delivery::testing::read_file;
 using mailslot::delivery::testing::TempDir;
 
-TEST(Fs, MakeDirsCreatesEveryMissingLevel) {
-  TempDir t;
-  const auto deep = t.path() / "a" / "b" / "c";
-  EXPECT_EQ(make_dirs(deep, 0700, true), 0);
-  EXPECT_EQ(permissions_of(t.path() / "a"), 0700u);
-  EXPECT_EQ(permissions_of(deep), 0700u);
-  EXPECT_EQ(make_dirs(deep, 0700, true), 0);  // already there
-  EXPECT_EQ(make_dirs(t.path() / "a" / "b" / "", 0700, false), 0);
+Fd open_dir(const std::filesystem::path& p) {
+  return Fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
-TEST(Fs, MakeDirsThroughAFileIsNotADirectory) {
+TEST(Fs, OpenSubdirCreatesOnceThenOpens) {
+  TempDir t;
+  const Fd dir = open_dir(t.path());
+  ASSERT_TRUE(dir.valid());
+  Fd sub;
+  bool created = false;
+  const char* what = "";
+  EXPECT_EQ(open_subdir(dir.get(), "a", 0700, true, sub, created, what), 0);
+  EXPECT_TRUE(created);
+  EXPECT_TRUE(sub.valid());
+  EXPECT_EQ(permissions_of(t.path() / "a"), 0700u);
+  EXPECT_EQ(open_subdir(dir.get(), "a", 0700, true, sub, created, what), 0);  // already there
+  EXPECT_FALSE(created);
+  // The descriptor is the directory itself: names made through it appear in it.
+  Fd inner;
+  EXPECT_EQ(open_subdir(sub.get(), "b", 0700, false, inner, created, what), 0);
+  EXPECT_TRUE(std::filesystem::is_directory(t.path() / "a" / "b"));
+}
+
+TEST(Fs, OpenSubdirNeverFollowsASymlink) {
+  TempDir t;
+  TempDir outside;
+  std::filesystem::create_directory_symlink(outside.path(), t.path() / "link");
+  std::filesystem::create_directory_symlink(outside.path() / "missing", t.path() / "dangling");
+  const Fd dir = open_dir(t.path());
+  Fd sub;
+  bool created = true;
+  const char* what = "";
+  EXPECT_EQ(open_subdir(dir.get(), "link", 0700, true, sub, created, what), ELOOP);
+  EXPECT_FALSE(sub.valid());
+  EXPECT_FALSE(created);
+  // A dangling link is not "missing": mkdir must not go through it either.
+  EXPECT_EQ(open_subdir(dir.get(), "dangling", 0700, true, sub, created, what), ELOOP);
+  EXPECT_FALSE(std::filesystem::exists(outside.path() / "missing"));
+  EXPECT_TRUE(testing::list_dir(outside.path()).empty());
+}
+
+TEST(Fs, OpenSubdirThroughAFileIsNotADirectory) {
   TempDir t;
   testing::write_file(t.path() / "f", "x");
-  EXPECT_EQ(make_dirs(t.path() / "f", 0700, false), ENOTDIR);
-  EXPECT_EQ(make_dirs(t.path() / "f" / "g", 0700, false), ENOTDIR);
+  const Fd dir = open_dir(t.path());
+  Fd sub;
+  bool created = false;
+  const char* what = "";
+  EXPECT_EQ(open_subdir(dir.get(), "f", 0700, false, sub, created, what), ENOTDIR);
 }
 
-TEST(Fs, EnsureMaildir) {
+// Review finding 3: after EEXIST on every attempt, the name must not be left pointing at the
+// other writer's file, or the writer's discard/destructor unlinks that file.
+TEST(Fs, CreateExclusiveNamesOnlyAFileItCreated) {
   TempDir t;
-  const auto md = t.path() / "x" / "Maildir";
-  EXPECT_EQ(ensure_maildir(md, true), 0);
-  for (const char* sub : {"tmp", "new", "cur"}) EXPECT_EQ(permissions_of(md / sub), 0700u) << sub;
-  EXPECT_EQ(ensure_maildir(md, true), 0);
+  testing::write_file(t.path() / "taken", "another writer's spool");
+  const Fd dir = open_dir(t.path());
+  std::string name = "stale";
+  Fd out;
+  EXPECT_EQ(create_exclusive(
+                dir.get(), [] { return std::string("taken"); }, 3, name, out),
+            EEXIST);
+  EXPECT_EQ(name, "");
+  EXPECT_FALSE(out.valid());
+  EXPECT_EQ(read_file(t.path() / "taken"), "another writer's spool");
+
+  int calls = 0;
+  const auto fresh = [&calls] { return std::string(++calls == 1 ? "taken" : "mine"); };
+  EXPECT_EQ(create_exclusive(dir.get(), fresh, 3, name, out), 0);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(name, "mine");
+  EXPECT_TRUE(out.valid());
+  EXPECT_EQ(permissions_of(t.path() / "mine"), 0600u);
+}
+
+TEST(Fs, CreateExclusiveNeverFollowsASymlink) {
+  TempDir t;
+  TempDir outside;
+  std::filesystem::create_symlink(outside.path() / "target", t.path() / "planted");
+  const Fd dir = open_dir(t.path());
+  std::string name;
+  Fd out;
+  EXPECT_EQ(create_exclusive(
+                dir.get(), [] { return std::string("planted"); }, 2, name, out),
+            EEXIST);
+  EXPECT_FALSE(std::filesystem::exists(outside.path() / "target"));
 }
 
 TEST(Fs, FsyncDir) {
   TempDir t;
-  EXPECT_EQ(fsync_dir(t.path()), 0);
-  EXPECT_EQ(fsync_dir(t.path() / "missing"), ENOENT);
+  const Fd dir = open_dir(t.path());
+  EXPECT_EQ(fsync_dir(dir.get()), 0);
 }
 
 TEST(Fs, WriteAllAndCopyFile) {

@@ -38,8 +38,8 @@ Envelope envelope(std::vector<std::shared_ptr<const Mailbox>> recipients) {
   return e;
 }
 
-MaildirStore store(bool fsync = true) {
-  return MaildirStore(MaildirStoreOptions{"mail.example.test", fsync});
+MaildirStore store(const stdfs::path& root, bool fsync = true) {
+  return MaildirStore(MaildirStoreOptions{"mail.example.test", fsync, root});
 }
 
 const std::string kBody = "Subject: hi\r\n\r\nHello.\r\n";
@@ -69,7 +69,7 @@ class MaildirStoreTest : public ::testing::Test {
 
 TEST_F(MaildirStoreTest, OneRecipientOneFileExactBytes) {
   const stdfs::path md = root() / "example.test" / "bob" / "Maildir";
-  auto s = store();
+  auto s = store(root());
   const Envelope e = envelope({mailbox("bob@example.test", md)});
   const auto out = deliver(s, e, {kBody});
   ASSERT_EQ(out.size(), 1u);
@@ -91,7 +91,7 @@ TEST_F(MaildirStoreTest, OneRecipientOneFileExactBytes) {
 
 TEST_F(MaildirStoreTest, NameCarriesExactSizes) {
   const stdfs::path md = root() / "m";
-  auto s = store();
+  auto s = store(root());
   // Bare LF, CRLF, and a CRLF split across two appends (the CR ends one chunk).
   const auto out = deliver(s, envelope({mailbox("b@x", md)}), {"a\nb\r\nc\r", "\nd\n\ne"});
   ASSERT_TRUE(out.at(0).delivered()) << out[0].text;
@@ -112,7 +112,7 @@ TEST_F(MaildirStoreTest, NameCarriesExactSizes) {
 
 TEST_F(MaildirStoreTest, ThreeMaildirsShareOneInode) {
   const std::vector<stdfs::path> mds = {root() / "a", root() / "b", root() / "c"};
-  auto s = store();
+  auto s = store(root());
   const auto out =
       deliver(s, envelope({mailbox("a@x", mds[0]), mailbox("b@x", mds[1]), mailbox("c@x", mds[2])}),
               {kBody, "more\r\n"});
@@ -133,7 +133,7 @@ TEST_F(MaildirStoreTest, ThreeMaildirsShareOneInode) {
 
 TEST_F(MaildirStoreTest, SameMaildirTwiceDeliversOnce) {
   const stdfs::path md = root() / "shared";
-  auto s = store();
+  auto s = store(root());
   const auto out = deliver(
       s, envelope({mailbox("a@x", md), mailbox("b@x", root() / "other"), mailbox("A@x", md / ".")}), {kBody});
   ASSERT_EQ(out.size(), 3u);
@@ -147,7 +147,7 @@ TEST_F(MaildirStoreTest, SameMaildirTwiceDeliversOnce) {
 
 TEST_F(MaildirStoreTest, DiscardLeavesNothing) {
   const stdfs::path md = root() / "m";
-  auto s = store();
+  auto s = store(root());
   Outcome failure;
   auto w = s.begin(envelope({mailbox("b@x", md)}), failure);
   ASSERT_TRUE(w);
@@ -165,13 +165,13 @@ TEST_F(MaildirStoreTest, DiscardLeavesNothing) {
 
 TEST_F(MaildirStoreTest, DestructorDiscards) {
   const stdfs::path md = root() / "m";
-  auto s = store();
+  auto s = store(root());
   {
     Outcome failure;
     auto w = s.begin(envelope({mailbox("b@x", md)}), failure);
     ASSERT_TRUE(w);
-    w->append(kBody);
-    EXPECT_EQ(w->content_size(), kBody.size());
+    EXPECT_EQ(w->append(kBody), std::nullopt);
+    EXPECT_EQ(list_dir(md / "tmp").size(), 1u);
   }
   EXPECT_TRUE(list_dir(md / "tmp").empty());
   EXPECT_TRUE(list_dir(md / "new").empty());
@@ -180,7 +180,7 @@ TEST_F(MaildirStoreTest, DestructorDiscards) {
 TEST_F(MaildirStoreTest, UnusableMaildirFailsOnlyThatRecipient) {
   testing::write_file(root() / "blocked", "a regular file where a directory should be");
   const stdfs::path bad = root() / "blocked" / "Maildir";
-  auto s = store();
+  auto s = store(root());
   const auto out = deliver(
       s, envelope({mailbox("a@x", root() / "a"), mailbox("bad@x", bad), mailbox("c@x", root() / "c")}),
       {kBody});
@@ -198,7 +198,7 @@ TEST_F(MaildirStoreTest, FirstRecipientUnusableSpoolsInSecond) {
   testing::write_file(root() / "blocked", "x");
   const stdfs::path bad = root() / "blocked" / "Maildir";
   const stdfs::path good = root() / "good";
-  auto s = store();
+  auto s = store(root());
   Outcome failure;
   auto w = s.begin(envelope({mailbox("bad@x", bad), mailbox("good@x", good)}), failure);
   ASSERT_TRUE(w) << failure.text;
@@ -213,7 +213,7 @@ TEST_F(MaildirStoreTest, FirstRecipientUnusableSpoolsInSecond) {
 
 TEST_F(MaildirStoreTest, AllRecipientsUnusableBeginFails) {
   testing::write_file(root() / "blocked", "x");
-  auto s = store();
+  auto s = store(root());
   Outcome failure;
   auto w =
       s.begin(envelope({mailbox("a@x", root() / "blocked" / "a"), mailbox("b@x", root() / "blocked" / "b")}),
@@ -225,7 +225,7 @@ TEST_F(MaildirStoreTest, AllRecipientsUnusableBeginFails) {
 }
 
 TEST_F(MaildirStoreTest, NoRecipientsBeginFails) {
-  auto s = store();
+  auto s = store(root());
   Outcome failure;
   EXPECT_FALSE(s.begin(envelope({}), failure));
   EXPECT_FALSE(failure.delivered());
@@ -255,7 +255,7 @@ class FileSizeLimit {
 
 TEST_F(MaildirStoreTest, AppendAfterFailureReturnsTheFailure) {
   const stdfs::path md = root() / "m";
-  auto s = store();
+  auto s = store(root());
   Outcome failure;
   auto w = s.begin(envelope({mailbox("a@x", md), mailbox("b@x", root() / "n")}), failure);
   ASSERT_TRUE(w);
@@ -283,7 +283,8 @@ TEST_F(MaildirStoreTest, AcrossFileSystemsCopies) {
   TempDir other("/dev/shm");
   if (stat_of(other.path()).st_dev == stat_of(root()).st_dev)
     GTEST_SKIP() << "/dev/shm is on the same file system";
-  auto s = store();
+  // Both Maildirs must lie below the root: "/" (each path is then walked without symlinks from "/").
+  auto s = store("/");
   const Envelope e = envelope({mailbox("a@x", root() / "a"), mailbox("b@x", other.path() / "b")});
   const auto out = deliver(s, e, {kBody});
   ASSERT_EQ(out.size(), 2u);
@@ -296,14 +297,14 @@ TEST_F(MaildirStoreTest, AcrossFileSystemsCopies) {
 }
 
 TEST_F(MaildirStoreTest, WithoutFsyncStillDelivers) {
-  auto s = store(false);
+  auto s = store(root(), false);
   const auto out = deliver(s, envelope({mailbox("a@x", root() / "a")}), {kBody});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].delivered());
 }
 
 TEST_F(MaildirStoreTest, LargeMessageInChunks) {
-  auto s = store();
+  auto s = store(root());
   std::vector<std::string> chunks(40, std::string(64 * 1024, 'y') + "\r\n");
   const Envelope e = envelope({mailbox("a@x", root() / "a")});
   const auto out = deliver(s, e, chunks);
@@ -311,7 +312,125 @@ TEST_F(MaildirStoreTest, LargeMessageInChunks) {
   EXPECT_EQ(stdfs::file_size(out[0].location), trace_headers(e).size() + 40 * (64 * 1024 + 2));
 }
 
-TEST(NullStore, AcceptsAndCounts) {
+// Review finding 1: a symlink below mail.root must never carry mail outside it. Each case makes one
+// directory of bob's Maildir path a symlink to a directory outside the root and sends to bob and
+// alice in one transaction: bob gets 451 4.3.0, alice her copy, and nothing lands outside.
+class MaildirStoreSymlinkTest : public MaildirStoreTest {
+ protected:
+  stdfs::path bob() const { return root() / "example.test" / "bob" / "Maildir"; }
+  stdfs::path alice() const { return root() / "example.test" / "alice" / "Maildir"; }
+
+  // Points `link` (below the root) at the outside directory, making its parents first.
+  void plant(const stdfs::path& link) {
+    stdfs::create_directories(link.parent_path());
+    stdfs::create_directory_symlink(outside_.path(), link);
+  }
+
+  void expect_bob_refused_alice_delivered(const std::vector<Outcome>& out) {
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_FALSE(out[0].delivered());
+    EXPECT_EQ(out[0].code, 451);
+    EXPECT_EQ(out[0].enhanced, "4.3.0");
+    EXPECT_EQ(out[0].text.rfind("Mailbox path contains a symlink: example.test/bob", 0), 0u) << out[0].text;
+    EXPECT_TRUE(out[0].location.empty());
+    ASSERT_TRUE(out[1].delivered()) << out[1].text;
+    EXPECT_EQ(list_dir(alice() / "new").size(), 1u);
+    EXPECT_TRUE(list_dir(alice() / "tmp").empty());
+    EXPECT_TRUE(list_dir(outside_.path()).empty());
+  }
+
+  std::vector<Outcome> send_to_bob_and_alice() {
+    auto s = store(root());
+    return deliver(s, envelope({mailbox("bob@example.test", bob()), mailbox("alice@example.test", alice())}),
+                   {kBody});
+  }
+
+  TempDir outside_;
+};
+
+TEST_F(MaildirStoreSymlinkTest, NewIsASymlink) {
+  stdfs::create_directories(bob() / "tmp");
+  stdfs::create_directories(bob() / "cur");
+  plant(bob() / "new");
+  expect_bob_refused_alice_delivered(send_to_bob_and_alice());
+  EXPECT_TRUE(list_dir(bob() / "tmp").empty());
+}
+
+TEST_F(MaildirStoreSymlinkTest, UserDirectoryIsASymlink) {
+  plant(root() / "example.test" / "bob");
+  expect_bob_refused_alice_delivered(send_to_bob_and_alice());
+}
+
+TEST_F(MaildirStoreSymlinkTest, TmpIsASymlinkSoTheSpoolGoesElsewhere) {
+  stdfs::create_directories(bob() / "new");
+  plant(bob() / "tmp");
+  auto s = store(root());
+  Outcome failure;
+  auto w = s.begin(envelope({mailbox("bob@example.test", bob()), mailbox("alice@example.test", alice())}),
+                   failure);
+  ASSERT_TRUE(w) << failure.text;
+  EXPECT_TRUE(list_dir(outside_.path()).empty());  // the spool is not in bob's (symlinked) tmp/
+  EXPECT_EQ(list_dir(alice() / "tmp").size(), 1u);
+  ASSERT_EQ(w->append(kBody), std::nullopt);
+  expect_bob_refused_alice_delivered(w->commit());
+  EXPECT_TRUE(list_dir(bob() / "new").empty());
+}
+
+TEST_F(MaildirStoreSymlinkTest, OnlyRecipientBehindASymlinkBeginFails) {
+  plant(root() / "example.test" / "bob");
+  auto s = store(root());
+  Outcome failure;
+  EXPECT_FALSE(s.begin(envelope({mailbox("bob@example.test", bob())}), failure));
+  EXPECT_EQ(failure.code, 451);
+  EXPECT_EQ(failure.text, "Mailbox path contains a symlink: example.test/bob");
+  EXPECT_TRUE(list_dir(outside_.path()).empty());
+}
+
+TEST_F(MaildirStoreTest, MaildirOutsideRootIsNeverWritten) {
+  TempDir outside;
+  auto s = store(root());
+  const auto out =
+      deliver(s,
+              envelope({mailbox("a@x", root() / "a"), mailbox("b@x", outside.path() / "b"),
+                        mailbox("c@x", root() / ".." / stdfs::path(outside.path()).filename() / "c")}),
+              {kBody});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].delivered()) << out[0].text;
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(out[i].code, 451);
+    EXPECT_EQ(out[i].enhanced, "4.3.0");
+    EXPECT_EQ(out[i].text, "Mailbox path is outside mail.root");
+  }
+  EXPECT_TRUE(list_dir(outside.path()).empty());
+}
+
+TEST_F(MaildirStoreTest, RootReachedThroughASymlinkDelivers) {
+  TempDir elsewhere;
+  const stdfs::path link = elsewhere.path() / "mail";
+  stdfs::create_directory_symlink(root(), link);
+  auto s = store(link);
+  const auto out = deliver(s, envelope({mailbox("a@x", link / "a" / "Maildir")}), {kBody});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].delivered()) << out[0].text;
+  EXPECT_EQ(list_dir(root() / "a" / "Maildir" / "new").size(), 1u);
+}
+
+TEST_F(MaildirStoreTest, ManyMaildirsInOneTransaction) {
+  // More distinct Maildirs than new/ directories held open at once (the fsyncs go in batches).
+  std::vector<std::shared_ptr<const Mailbox>> rcpts;
+  for (int i = 0; i < 150; ++i)
+    rcpts.push_back(mailbox("u" + std::to_string(i) + "@x", root() / std::to_string(i)));
+  auto s = store(root());
+  const auto out = deliver(s, envelope(rcpts), {kBody});
+  ASSERT_EQ(out.size(), rcpts.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(out[i].delivered()) << i << ": " << out[i].text;
+    EXPECT_EQ(list_dir(rcpts[i]->maildir / "new").size(), 1u);
+  }
+  EXPECT_EQ(stat_of(out[0].location).st_nlink, rcpts.size());
+}
+
+TEST(NullStore, AcceptsEverything) {
   NullStore s;
   Envelope e;
   e.recipients = {mailbox("a@x", "/nonexistent/a"), mailbox("b@x", "/nonexistent/b")};
@@ -320,7 +439,6 @@ TEST(NullStore, AcceptsAndCounts) {
   ASSERT_TRUE(w);
   EXPECT_EQ(w->append("12345"), std::nullopt);
   EXPECT_EQ(w->append("678"), std::nullopt);
-  EXPECT_EQ(w->content_size(), 8u);
   const auto out = w->commit();
   ASSERT_EQ(out.size(), 2u);
   for (const auto& o : out) {

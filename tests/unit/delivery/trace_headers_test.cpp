@@ -106,6 +106,25 @@ TEST(TraceHeaders, ControlBytesAndDelRemoved) {
   EXPECT_EQ(lines(trace_headers(e))[2], "Received: from abc ([192.0.2.1])");
 }
 
+// RFC 5322 §2.2: header fields are US-ASCII. A non-ASCII LHLO name or address (UTF-8 or raw bytes)
+// must not reach the stored message as 8-bit header bytes.
+TEST(TraceHeaders, NonAsciiBecomesQuestionMarks) {
+  Envelope e = sample();
+  e.client_helo = "ex\xc3\xa4mple.org\xff";
+  e.reverse_path = "j\xc3\xb6rg@example.org";
+  e.recipients = {
+      mailbox("b\xe9"
+              "b@example.test")};
+  const std::string h = trace_headers(e);
+  for (const char c : h) EXPECT_LT(static_cast<unsigned char>(c), 0x80u) << h;
+  const auto ls = lines(h);
+  ASSERT_EQ(ls.size(), 5u) << h;
+  EXPECT_EQ(ls[0], "Return-Path: <j??rg@example.org>");
+  EXPECT_EQ(ls[1], "Delivered-To: b?b@example.test");
+  EXPECT_EQ(ls[2], "Received: from ex??mple.org? ([192.0.2.1])");
+  EXPECT_EQ(ls[4].rfind("\tfor <b?b@example.test>;", 0), 0u) << ls[4];
+}
+
 TEST(Rfc5322Date, KnownInstants) {
   EXPECT_EQ(rfc5322_date(system_clock::from_time_t(0)), "Thu, 01 Jan 1970 00:00:00 +0000");
   EXPECT_EQ(rfc5322_date(system_clock::from_time_t(1795440358)), "Mon, 23 Nov 2026 13:25:58 +0000");

@@ -1,0 +1,130 @@
+// The symlink-free walk from mail.root to a Maildir, and the once-per-process fsync of its chain
+// (maildir_dirs.hpp says why).
+#include "mailslot/delivery/maildir_dirs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mailslot::delivery {
+
+namespace {
+
+using std::filesystem::path;
+
+// One spelling per directory, so "/m", "/m/" and "/m/." are the same.
+path normal(const path& p) {
+  path n = p.lexically_normal();
+  if (!n.has_filename() && n.has_relative_path()) n = n.parent_path();  // "a/b/" → "a/b"
+  return n;
+}
+
+// A failed step on `at` (relative to the root): a symlink gets its own words so the operator sees at
+// once why the mailbox is refused (the server logs every outcome); anything else goes through the
+// one errno → Outcome mapping.
+Outcome walk_failure(int err, const char* what, const path& at) {
+  if (err == ELOOP) return Outcome::temporary("Mailbox path contains a symlink: " + at.string());
+  return outcome_from_errno(err, what);
+}
+
+// Opening or creating a directory of the Maildir is one step for the reply text: "mkdir".
+const char* step(std::string_view what) { return what == "fsync" ? "fsync" : "mkdir"; }
+
+}  // namespace
+
+bool DurableMaildirs::contains(const std::string& key) const {
+  const std::lock_guard lock(mutex_);
+  return keys_.count(key) != 0;
+}
+
+void DurableMaildirs::insert(std::string key) {
+  const std::lock_guard lock(mutex_);
+  keys_.insert(std::move(key));
+}
+
+std::optional<Outcome> open_mail_root(const path& root, fs::Fd& out) {
+  const path r = root.empty() ? path("/") : root;
+  out = fs::Fd(::open(r.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!out.valid()) return outcome_from_errno(errno, "open mail.root");
+  return std::nullopt;
+}
+
+std::optional<path> path_below_root(const path& root, const path& maildir) {
+  const path r = normal(root.empty() ? path("/") : root);
+  const path m = normal(maildir);
+  if (r.is_absolute() != m.is_absolute()) return std::nullopt;
+  path rel = m.lexically_relative(r);
+  if (rel.empty() || rel == ".") return std::nullopt;
+  for (const path& c : rel) {
+    if (c == ".." || c == "." || c.empty()) return std::nullopt;
+  }
+  return rel;
+}
+
+std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& maildir, bool sync,
+                                    DurableMaildirs& durable, MaildirDirs& result) {
+  result = MaildirDirs{};
+  MaildirDirs out;  // moved to `result` only on success: a failure leaves the caller nothing open
+  const std::optional<path> rel = path_below_root(root, maildir);
+  if (!rel) return Outcome::temporary("Mailbox path is outside mail.root");
+
+  // root → … → Maildir, one openat(O_NOFOLLOW) per component: no symlink below the root is followed.
+  std::vector<fs::Fd> chain;
+  path at;
+  int dir = root_fd;
+  for (const path& component : *rel) {
+    at /= component;
+    fs::Fd next;
+    bool created = false;
+    const char* what = "";
+    if (const int err = fs::open_subdir(dir, component.c_str(), 0700, sync, next, created, what))
+      return walk_failure(err, step(what), at);
+    if (created && sync) ++out.dirs_synced;
+    dir = next.get();
+    chain.push_back(std::move(next));
+  }
+  const int maildir_fd = dir;
+
+  // The key names this very directory (device and inode), so a Maildir removed and made again by
+  // someone else is synced again.
+  struct stat st {};
+  if (::fstat(maildir_fd, &st) != 0) return outcome_from_errno(errno, "stat");
+  std::string key = rel->string();
+  key += '\0';
+  key += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  const bool sync_chain = sync && !durable.contains(key);
+
+  fs::Fd cur;
+  fs::Fd* subdirs[] = {&out.tmp, &out.new_dir, &cur};
+  const char* names[] = {"tmp", "new", "cur"};
+  for (int i = 0; i < 3; ++i) {
+    bool created = false;
+    const char* what = "";
+    if (const int err = fs::open_subdir(maildir_fd, names[i], 0700, sync, *subdirs[i], created, what))
+      return walk_failure(err, step(what), at / names[i]);
+    if (created && sync) ++out.dirs_synced;
+  }
+
+  if (sync_chain) {
+    // First use in this process: whoever created these directories (another session, another
+    // process, an operator's script) may not have fsynced them yet. Each fsync makes the names in
+    // that directory durable: root holds the first component, the Maildir holds tmp/ new/ cur/.
+    std::vector<int> fds{root_fd};
+    for (const fs::Fd& fd : chain) fds.push_back(fd.get());
+    for (const fs::Fd* fd : subdirs) fds.push_back(fd->get());
+    for (const int fd : fds) {
+      if (const int err = fs::fsync_dir(fd)) return outcome_from_errno(err, "fsync");
+      ++out.dirs_synced;
+    }
+    // Only after every fsync succeeded: another thread that finds the key may skip them.
+    durable.insert(std::move(key));
+  }
+  result = std::move(out);
+  return std::nullopt;
+}
+
+}  // namespace mailslot::delivery
