@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   try {
     prepare_mail_root(cfg);
     auto shared_cfg = std::make_shared<const config::Config>(cfg);
-    auto store = std::make_shared<delivery::MaildirStore>(delivery::MaildirStoreOptions{cfg.hostname, cfg.mail.fsync});
+    auto store = std::make_shared<delivery::MaildirStore>(delivery::MaildirStoreOptions{cfg.hostname, cfg.mail.fsync, cfg.mail.root});
     server::Server srv(shared_cfg, make_recipients(cfg), store);
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
