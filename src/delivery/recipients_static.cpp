@@ -7,18 +7,13 @@
 #include <utility>
 
 #include "mailslot/delivery/recipients.hpp"
+#include "mailslot/lmtp/ascii.hpp"
 
 namespace mailslot::delivery {
 
 namespace {
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+using lmtp::ascii::lower;
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -90,17 +85,17 @@ StaticRecipients::StaticRecipients(StaticRecipientsOptions options) : opt_(std::
   if (!below_root(opt_.root, *probe))
     throw std::invalid_argument("mailbox template '" + opt_.mailbox_template +
                                 "' must be a relative path that stays below the root");
-  for (auto& d : opt_.domains) d = ascii_lower(d);
+  for (auto& d : opt_.domains) d = lower(d);
   if (opt_.fold_case) {
-    for (auto& u : opt_.users) u = ascii_lower(u);
+    for (auto& u : opt_.users) u = lower(u);
   }
 }
 
 Resolution StaticRecipients::resolve(const lmtp::Mailbox& address) const {
   using Status = Resolution::Status;
   // RFC 5321 §4.5.1: "postmaster" is case-insensitive and must be accepted for every served domain.
-  const bool postmaster = ascii_lower(address.local_part) == "postmaster";
-  std::string domain = ascii_lower(address.domain);
+  const bool postmaster = lower(address.local_part) == "postmaster";
+  std::string domain = lower(address.domain);
   if (domain.empty()) {
     // RFC 5321 §4.1.1.3: <postmaster> without a domain means this host's postmaster.
     if (!postmaster || opt_.domains.empty()) return refuse(Status::unknown_domain, "No such domain here");
@@ -110,7 +105,7 @@ Resolution StaticRecipients::resolve(const lmtp::Mailbox& address) const {
     return refuse(Status::unknown_domain, "Domain " + domain + " is not served here");
 
   std::string local = postmaster       ? std::string("postmaster")
-                      : opt_.fold_case ? ascii_lower(address.local_part)
+                      : opt_.fold_case ? lower(address.local_part)
                                        : address.local_part;
   if (!is_safe_path_component(local) || !is_safe_path_component(domain))
     return refuse(Status::bad_mailbox, "Mailbox name not allowed");

@@ -1,6 +1,7 @@
 // RFC 5321 §4.1.2 Path grammar and §4.5.3.1 size limits. ASCII only for now: SMTPUTF8
 // (RFC 6531) is not offered, so any octet >= 0x80 is a syntax error here.
 #include "mailslot/lmtp/address.hpp"
+#include "mailslot/lmtp/ascii.hpp"
 
 #include <cstddef>
 
@@ -30,16 +31,7 @@ bool is_qtext(char c) { return c >= 32 && c <= 126 && c != '"' && c != '\\'; }
 // RFC 5321 §4.1.3 dcontent = %d33-90 / %d94-126 (printable, no "[", "\", "]").
 bool is_dcontent(char c) { return c >= 33 && c <= 126 && c != '[' && c != '\\' && c != ']'; }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using ascii::iequals;
 
 // Dot-string = Atom *("." Atom): no empty atom, so no leading, trailing or doubled dot.
 bool is_dot_string(std::string_view s) {

@@ -6,12 +6,13 @@
 #include <utility>
 
 #include "mailslot/lmtp/command.hpp"
+#include "mailslot/lmtp/ascii.hpp"
 
 namespace mailslot::lmtp {
 
 namespace {
 
-char to_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+using ascii::to_upper;
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "mailslot/lmtp/command.hpp"
+#include "mailslot/lmtp/ascii.hpp"
 #include "mailslot/lmtp/session.hpp"
 
 namespace mailslot::lmtp {
@@ -25,14 +26,7 @@ struct CommandRule {
   bool checks_syntax;  // a SyntaxError from the parser is answered before the handler runs
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto up = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; };
-    if (up(a[i]) != up(b[i])) return false;
-  }
-  return true;
-}
+using ascii::iequals;
 
 // RFC 5321 §4.2.4 / RFC 3463 5.5.1: a command out of sequence.
 Reply out_of_sequence(Verb verb, State state) {
