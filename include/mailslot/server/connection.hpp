@@ -41,6 +41,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> commit_message();
   awaitable<void> discard_message();
   awaitable<void> flush();
+  std::optional<delivery::Outcome> open_spool(std::string_view more);  // runs on the disk pool
+  void release_pending();
   void log_deliveries(const std::vector<delivery::Outcome>& outcomes);
 
   Socket socket_;
@@ -60,7 +62,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool shutdown_requested_ = false;
   bool peer_gone_ = false;
   bool done_ = false;
-  std::unique_ptr<delivery::MessageWriter> writer_;
+  std::unique_ptr<delivery::MessageWriter> writer_;  // touched only by the disk job in flight
+  std::string pending_;                               // content not yet on disk (small messages)
   delivery::Envelope envelope_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point data_started_;
