@@ -214,18 +214,20 @@ class Controller {
   double greet_s_ = 0;
 };
 
-int run(const Options& o) {
-  std::signal(SIGPIPE, SIG_IGN);  // a server that hangs up is an error to count, not a reason to die
-  const std::size_t count = o.idle > 0 ? o.idle : o.sessions;
-  raise_fd_limit(count);
+struct Pass {
+  Stats stats;
+  double elapsed = 0;
+  double greet_s = 0;
+  std::size_t greeted = 0;
+};
 
-  const MessageFactory factory(o);
+// One run of sessions over its own io_context: the warm-up, the timed phase, or idle mode.
+Pass run_pass(const Options& o, const MessageFactory& factory) {
+  const std::size_t count = o.idle > 0 ? o.idle : o.sessions;
   bool tcp = true;
   auto endpoint = parse_endpoint(o.connect, tcp);
   asio::io_context ioc(static_cast<int>(o.threads));
   Shared shared{o, factory, endpoint, tcp, seconds(o.timeout_s)};
-
-  const double cpu_start = cpu_seconds();
   Controller controller(ioc, shared, count);
   shared.stop_at = Clock::now() + seconds(o.duration_limit_s);
   controller.start();
@@ -233,20 +235,37 @@ int run(const Options& o) {
   for (std::size_t i = 1; i < o.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  return Pass{controller.merged_stats(), controller.elapsed(), controller.greet_s(), controller.greeted()};
+}
 
-  double elapsed = controller.elapsed();
+int run(const Options& o) {
+  std::signal(SIGPIPE, SIG_IGN);  // a server that hangs up is an error to count, not a reason to die
+  raise_fd_limit(o.idle > 0 ? o.idle : o.sessions);
+  const MessageFactory factory(o);
+
+  Stats warmup;
+  if (o.idle == 0 && o.warmup) {
+    // Message m goes to mailboxes (m*R .. m*R+R-1) % K: ceil(K/R) messages reach all K once.
+    Options w = o;
+    w.messages = (o.mailboxes + o.rcpts - 1) / o.rcpts;
+    w.sessions = std::min<std::size_t>(o.sessions, static_cast<std::size_t>(w.messages));
+    warmup = std::move(run_pass(w, factory).stats);
+  }
+
+  const double cpu_start = cpu_seconds();
+  Pass pass = run_pass(o, factory);
   double cpu_s = cpu_seconds() - cpu_start;
-  CpuUse cpu{cpu_s, elapsed > 0 ? 100.0 * cpu_s / elapsed : 0};
-  Stats stats = controller.merged_stats();
+  CpuUse cpu{cpu_s, pass.elapsed > 0 ? 100.0 * cpu_s / pass.elapsed : 0};
   if (o.idle > 0) {
-    std::printf("closed=%llu\n", static_cast<unsigned long long>(stats.closed));
-    if (o.json) print_idle_json(stats, controller.greeted(), controller.greet_s(), cpu);
+    std::printf("closed=%llu\n", static_cast<unsigned long long>(pass.stats.closed));
+    if (o.json) print_idle_json(pass.stats, pass.greeted, pass.greet_s, cpu);
   } else {
-    print_load_report(stats, elapsed, cpu, o.json);
+    print_load_report(pass.stats, warmup, pass.elapsed, cpu, o.json);
   }
   std::fflush(stdout);
-  print_error_kinds(stats);
-  return stats.errors == 0 ? 0 : 1;
+  print_error_kinds(warmup);
+  print_error_kinds(pass.stats);
+  return pass.stats.errors == 0 ? 0 : 1;
 }
 
 }  // namespace

@@ -86,11 +86,18 @@ struct CpuUse {
   double percent = 0;  // of the elapsed wall time (can exceed 100 with --threads)
 };
 
-inline void print_load_report(Stats& s, double elapsed, CpuUse cpu, bool json) {
+// Rates and latencies are of the timed phase; messages, deliveries and errors also count the
+// warm-up (`warmup`), so deliveries equals the files the run stored.
+inline void print_load_report(Stats& s, const Stats& warmup, double elapsed, CpuUse cpu, bool json) {
   Latency l = percentiles(s.latency_us);
   double msgs_per_s = elapsed > 0 ? static_cast<double>(s.messages) / elapsed : 0;
   double deliveries_per_s = elapsed > 0 ? static_cast<double>(s.deliveries) / elapsed : 0;
   auto n = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf("warmup_messages=%llu warmup_deliveries=%llu warmup_errors=%llu\n", n(warmup.messages),
+              n(warmup.deliveries), n(warmup.errors));
+  s.messages += warmup.messages;
+  s.deliveries += warmup.deliveries;
+  s.errors += warmup.errors;
   std::printf("messages=%llu deliveries=%llu errors=%llu elapsed=%.3fs\n", n(s.messages), n(s.deliveries),
               n(s.errors), elapsed);
   std::printf("msgs_per_s=%.1f deliveries_per_s=%.1f\n", msgs_per_s, deliveries_per_s);
@@ -101,9 +108,10 @@ inline void print_load_report(Stats& s, double elapsed, CpuUse cpu, bool json) {
     std::printf(
         "{\"messages\":%llu,\"deliveries\":%llu,\"errors\":%llu,\"elapsed_s\":%.3f,\"msgs_per_s\":%.1f,"
         "\"deliveries_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-        "\"bench_cpu_s\":%.3f,\"bench_cpu_pct\":%.1f,\"size_sessions\":%llu,\"greeted_sessions\":%llu}\n",
+        "\"bench_cpu_s\":%.3f,\"bench_cpu_pct\":%.1f,\"size_sessions\":%llu,\"greeted_sessions\":%llu,"
+        "\"warmup_deliveries\":%llu}\n",
         n(s.messages), n(s.deliveries), n(s.errors), elapsed, msgs_per_s, deliveries_per_s, l.p50, l.p90,
-        l.p99, l.max, cpu.seconds, cpu.percent, n(s.size_sessions), n(s.greeted));
+        l.p99, l.max, cpu.seconds, cpu.percent, n(s.size_sessions), n(s.greeted), n(warmup.deliveries));
   }
 }
 
