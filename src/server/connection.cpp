@@ -70,7 +70,7 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
       listener_(std::move(listener)),
       id_(next_session_id()),
       session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits}),
-      buf_(kCommandReadSize),
+      command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
       armed_(Clock::now()),
@@ -95,16 +95,19 @@ awaitable<void> Connection::run() {
       }
 
       const bool in_data = session_.state() == lmtp::Session::State::data;
-      buf_.resize(in_data ? kDataReadSize : kCommandReadSize);
-      if (!in_data && buf_.capacity() > kCommandReadSize) buf_.shrink_to_fit();
+      // The large buffer exists only while a message is coming in (idle sessions stay small);
+      // allocated uninitialised: zero-filling 64 KiB per message showed up in the profile.
+      if (in_data && !data_buf_) data_buf_ = std::make_unique_for_overwrite<char[]>(kDataReadSize);
+      if (!in_data) data_buf_.reset();
+      auto buf = in_data ? asio::buffer(data_buf_.get(), kDataReadSize) : asio::buffer(command_buf_.get(), kCommandReadSize);
       set_deadline(in_data ? ctx_.config->timeouts.data : ctx_.config->timeouts.command);
       reading_ = true;
       error_code ec;
-      std::size_t n = co_await socket_.async_read_some(asio::buffer(buf_), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = co_await socket_.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
       reading_ = false;
       io_pending_ = false;
       if (!ec) {
-        session_.receive(std::string_view(buf_.data(), n));
+        session_.receive(std::string_view(static_cast<const char*>(buf.data()), n));
       } else if (timed_out_ && ec == asio::error::operation_aborted) {
         spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");
         session_.timeout();

@@ -52,7 +52,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string listener_;  // the address it arrived on
   std::string id_;
   lmtp::Session session_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> command_buf_;  // reads between messages
+  std::unique_ptr<char[]> data_buf_;     // reads inside DATA; freed when the message ends
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;  // of the pending read or write
   std::chrono::steady_clock::time_point armed_;     // where the watchdog timer is set
