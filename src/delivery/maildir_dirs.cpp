@@ -98,10 +98,13 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
   key += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   const bool sync_chain = sync && !durable.contains(key);
 
+  // cur/ is only made sure of (created if missing) on first use; after that a delivery needs just
+  // tmp/ and new/, two system calls fewer per message.
   fs::Fd cur;
   fs::Fd* subdirs[] = {&out.tmp, &out.new_dir, &cur};
   const char* names[] = {"tmp", "new", "cur"};
-  for (int i = 0; i < 3; ++i) {
+  const int needed = sync && !sync_chain ? 2 : 3;
+  for (int i = 0; i < needed; ++i) {
     bool created = false;
     const char* what = "";
     if (const int err = fs::open_subdir(maildir_fd, names[i], 0700, sync, *subdirs[i], created, what))
@@ -115,7 +118,7 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
     // that directory durable: root holds the first component, the Maildir holds tmp/ new/ cur/.
     std::vector<int> fds{root_fd};
     for (const fs::Fd& fd : chain) fds.push_back(fd.get());
-    for (const fs::Fd* fd : subdirs) fds.push_back(fd->get());
+    for (const fs::Fd* fd : subdirs) fds.push_back(fd->get());  // all three: needed == 3 here
     for (const int fd : fds) {
       if (const int err = fs::fsync_dir(fd)) return outcome_from_errno(err, "fsync");
       ++out.dirs_synced;
