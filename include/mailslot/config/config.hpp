@@ -46,7 +46,7 @@ struct Config {
   Timeouts timeouts;
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;         // threads running the event loop
-  unsigned disk_threads = 16;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
+  unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
   std::string log_level = "info";
 };

@@ -26,6 +26,8 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.timeouts.command, std::chrono::minutes(5));
   EXPECT_EQ(c.mail.mailbox, "{domain}/{user}/Maildir");
   EXPECT_TRUE(c.mail.fsync);
+  EXPECT_EQ(c.disk_threads, 64u);
+  EXPECT_EQ(c.io_threads, 1u);
   EXPECT_FALSE(c.hostname.empty());  // gethostname()
 }
 
