@@ -141,6 +141,11 @@ std::vector<std::string_view> split_replies(std::string_view out) {
 
 // ---- the owner ------------------------------------------------------------------------------
 
+// Starts every reply text the owner writes: a byte no client can get into a reply (paths and
+// keywords, the only client text replies echo, are printable ASCII), so the owner's replies are
+// told apart from the session's own.
+const std::string kOwnerMark = "\x01";
+
 // Answers the session's requests with the policy, the way server::Connection and delivery do,
 // and checks every invariant above after each call.
 class Owner {
@@ -210,9 +215,11 @@ class Owner {
   }
 
   void on_check(const CheckRecipient&) {
-    static constexpr int kCodes[] = {550, 450, 553, 251, 250};
-    const int code = kCodes[policy_.pick(5)];
-    const Reply verdict{code, code < 300 ? "2.1.5" : code < 500 ? "4.2.1" : "5.1.1", "\x01verdict"};
+    // The last one is the success (Policy::pick under seed 0); 251 also accepts (any 2xx does).
+    static const Reply kVerdicts[] = {
+        {550, "5.1.1", ""}, {450, "4.2.1", ""}, {553, "5.1.3", ""}, {251, "2.1.5", ""}, {250, "2.1.5", ""}};
+    Reply verdict = kVerdicts[policy_.pick(5)];
+    verdict.text = kOwnerMark + "verdict";
     const bool was_closed = s_.state() == Session::State::closed;
     s_.recipient_checked({verdict, nullptr});
     const std::string_view out = after_call("recipient_checked");
@@ -225,7 +232,7 @@ class Owner {
     check(!spool_open_, "OpenMessage with a spool already open");
     check(!s_.transaction().recipients.empty(), "OpenMessage without an accepted recipient");
     std::optional<Reply> failure;
-    if (policy_.one_in(8)) failure = Reply{451, "4.3.0", "\x01open failed"};
+    if (policy_.one_in(8)) failure = Reply{451, "4.3.0", kOwnerMark + "open failed"};
     if (!failure) {
       spool_open_ = true;
       appended_ = 0;
@@ -242,10 +249,7 @@ class Owner {
     check(a.data.size() <= limits_.body_chunk + 8, "AppendBody much larger than limits.body_chunk");
     appended_ += a.data.size();
     std::optional<Reply> failure;
-    if (policy_.one_in(16))
-      failure = Reply{452, "4.3.1",
-                      "\x01"
-                      "append failed"};
+    if (policy_.one_in(16)) failure = Reply{452, "4.3.1", kOwnerMark + "append failed"};
     if (failure && !append_failure_) append_failure_ = failure;
     s_.body_appended(failure);
     after_call("body_appended");
@@ -266,15 +270,11 @@ class Owner {
     ++message_;
     std::size_t given = n;
     if (policy_.one_in(32)) given = policy_.pick(2) == 0 ? n - 1 : n + 1;
-    static constexpr int kCodes[] = {452, 552, 250, 250};
+    static const Reply kResults[] = {{452, "4.2.2", ""}, {552, "5.2.2", ""}, {250, "2.0.0", ""}};
     std::vector<Reply> replies;
     for (std::size_t i = 0; i < given; ++i) {
-      const int code = kCodes[policy_.pick(4)];
-      replies.push_back({code,
-                         code == 250   ? "2.0.0"
-                         : code == 452 ? "4.2.2"
-                                       : "5.2.2",
-                         "\x01m" + std::to_string(message_) + "r" + std::to_string(i)});
+      replies.push_back(kResults[policy_.pick(3)]);
+      replies.back().text = kOwnerMark + "m" + std::to_string(message_) + "r" + std::to_string(i);
     }
     std::string expected;
     for (std::size_t i = 0; i < n; ++i) {
@@ -292,7 +292,7 @@ class Owner {
     }
     // RFC 2033 §4.2: exactly one reply per accepted recipient, in RCPT order.
     check(out.substr(0, expected.size()) == expected, "commit replies differ from one per recipient", out);
-    const std::string tag = "\x01m" + std::to_string(message_) + "r";
+    const std::string tag = kOwnerMark + "m" + std::to_string(message_) + "r";
     std::size_t tagged = 0;
     const std::vector<std::string_view> groups = split_replies(out);
     for (std::string_view g : groups) tagged += g.find(tag) != std::string_view::npos;
