@@ -24,7 +24,7 @@ enum class SyntaxError {
 
 struct Command {
   Verb verb = Verb::unknown;
-  std::string verb_text;  // the verb as sent, for logs and "not implemented" replies
+  std::string verb_text;  // the verb exactly as sent (case kept), for logs and diagnostics
   std::string argument;   // LHLO domain, VRFY/HELP/NOOP argument (trimmed)
   Path path;              // MAIL reverse-path / RCPT forward-path
   Params params;          // MAIL / RCPT parameters
