@@ -46,11 +46,17 @@ void DurableMaildirs::insert(std::string key) {
   keys_.insert(std::move(key));
 }
 
-std::optional<Outcome> open_mail_root(const path& root, fs::Fd& out) {
+std::optional<Outcome> open_mail_root(fs::FileSystem& files, const path& root, fs::Fd& out) {
   const path r = root.empty() ? path("/") : root;
-  out = fs::Fd(::open(r.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!out.valid()) return outcome_from_errno(errno, "open mail.root");
+  int fd = -1;
+  const int err = files.open(AT_FDCWD, r.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, fd);
+  out = fs::Fd(fd);
+  if (err) return outcome_from_errno(err, "open mail.root");
   return std::nullopt;
+}
+
+std::optional<Outcome> open_mail_root(const path& root, fs::Fd& out) {
+  return open_mail_root(fs::posix(), root, out);
 }
 
 std::optional<path> path_below_root(const path& root, const path& maildir) {
@@ -67,6 +73,11 @@ std::optional<path> path_below_root(const path& root, const path& maildir) {
 
 std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& maildir, bool sync,
                                     DurableMaildirs& durable, MaildirDirs& result) {
+  return open_maildir(fs::posix(), root_fd, root, maildir, sync, durable, result);
+}
+
+std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const path& root, const path& maildir,
+                                    bool sync, DurableMaildirs& durable, MaildirDirs& result) {
   result = MaildirDirs{};
   MaildirDirs out;  // moved to `result` only on success: a failure leaves the caller nothing open
   const std::optional<path> rel = path_below_root(root, maildir);
@@ -81,7 +92,7 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
     fs::Fd next;
     bool created = false;
     const char* what = "";
-    if (const int err = fs::open_subdir(dir, component.c_str(), 0700, sync, next, created, what))
+    if (const int err = fs::open_subdir(files, dir, component.c_str(), 0700, sync, next, created, what))
       return walk_failure(err, step(what), at);
     if (created && sync) ++out.dirs_synced;
     dir = next.get();
@@ -92,7 +103,7 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
   // The key names this very directory (device and inode), so a Maildir removed and made again by
   // someone else is synced again.
   struct stat st {};
-  if (::fstat(maildir_fd, &st) != 0) return outcome_from_errno(errno, "stat");
+  if (const int err = files.stat(maildir_fd, "", st, AT_EMPTY_PATH)) return outcome_from_errno(err, "stat");
   std::string key = rel->string();
   key += '\0';
   key += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
@@ -107,7 +118,7 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
   for (int i = 0; i < needed; ++i) {
     bool created = false;
     const char* what = "";
-    if (const int err = fs::open_subdir(maildir_fd, names[i], 0700, sync, *subdirs[i], created, what))
+    if (const int err = fs::open_subdir(files, maildir_fd, names[i], 0700, sync, *subdirs[i], created, what))
       return walk_failure(err, step(what), at / names[i]);
     if (created && sync) ++out.dirs_synced;
   }
@@ -120,7 +131,7 @@ std::optional<Outcome> open_maildir(int root_fd, const path& root, const path& m
     for (const fs::Fd& fd : chain) fds.push_back(fd.get());
     for (const fs::Fd* fd : subdirs) fds.push_back(fd->get());  // all three: needed == 3 here
     for (const int fd : fds) {
-      if (const int err = fs::fsync_dir(fd)) return outcome_from_errno(err, "fsync");
+      if (const int err = fs::fsync_dir(files, fd)) return outcome_from_errno(err, "fsync");
       ++out.dirs_synced;
     }
     // Only after every fsync succeeded: another thread that finds the key may skip them.

@@ -62,7 +62,8 @@ class MaildirWriter final : public MessageWriter {
  public:
   MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable, fs::Fd root,
                 std::vector<std::shared_ptr<const Mailbox>> recipients)
-      : host_(opt.hostname),
+      : files_(opt.file_system),
+        host_(opt.hostname),
         fsync_(opt.fsync),
         root_path_(opt.root),
         durable_(std::move(durable)),
@@ -80,11 +81,11 @@ class MaildirWriter final : public MessageWriter {
   // that recipient's new/ never crosses a file system. The writer keeps that tmp/ and new/ open.
   std::optional<Outcome> open_spool(const path& maildir, std::string_view headers) {
     MaildirDirs dirs;
-    if (auto failure = open_maildir(root_.get(), root_path_, maildir, fsync_, *durable_, dirs))
+    if (auto failure = open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs))
       return failure;
     std::string name;
     fs::Fd fd;
-    if (const int err = fs::create_exclusive(dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
+    if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
       return outcome_from_errno(err, "open");
     spool_dir_ = std::move(dirs.tmp);
     spool_new_ = std::move(dirs.new_dir);
@@ -154,7 +155,7 @@ class MaildirWriter final : public MessageWriter {
   // Writes and counts: S= is the bytes on disk, W= the size with every bare LF counted as CRLF
   // (Dovecot's virtual size, PEERS.md §5.3). A CR ending one chunk pairs with an LF starting the next.
   int write_counted(std::string_view data) {
-    if (const int err = fs::write_all(fd_.get(), data)) return err;
+    if (const int err = fs::write_all(*files_, fd_.get(), data)) return err;
     size_ += data.size();
     vsize_ += data.size();
     for (std::size_t lf = data.find('\n'); lf != std::string_view::npos; lf = data.find('\n', lf + 1)) {
@@ -167,15 +168,15 @@ class MaildirWriter final : public MessageWriter {
 
   Failure close_spool() {
     if (fsync_) {
-      if (const int err = fs::fsync_fd(fd_.get())) return {err, "fsync"};
+      if (const int err = fs::fsync_fd(*files_, fd_.get())) return {err, "fsync"};
     }
-    if (const int err = fd_.close()) return {err, "close"};
+    if (const int err = fs::close(*files_, fd_)) return {err, "close"};
     return {};
   }
 
   void discard_spool() {
-    fd_.close();
-    if (!spool_name_.empty()) ::unlinkat(spool_dir_.get(), spool_name_.c_str(), 0);
+    fs::close(*files_, fd_);
+    if (!spool_name_.empty()) files_->unlink(spool_dir_.get(), spool_name_.c_str(), 0);
     spool_name_.clear();
   }
 
@@ -199,7 +200,8 @@ class MaildirWriter final : public MessageWriter {
     if (normal(maildir) == spool_maildir_) {
       // The spool's own Maildir: the new/ opened with tmp/ at begin(), not resolved again.
       if (const int err = dup_dir(spool_new_, dirs.new_dir)) return outcome_from_errno(err, "open");
-    } else if (auto failure = open_maildir(root_.get(), root_path_, maildir, fsync_, *durable_, dirs)) {
+    } else if (auto failure =
+                   open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs)) {
       return *failure;
     }
     std::string target;
@@ -222,8 +224,8 @@ class MaildirWriter final : public MessageWriter {
   void sync_new_dirs(std::vector<Pending>& pending, std::vector<Outcome>& out) const {
     for (const Pending& p : pending) {
       if (!fsync_) break;
-      if (const int err = fs::fsync_dir(p.new_dir.get())) {
-        ::unlinkat(p.new_dir.get(), p.name.c_str(), 0);
+      if (const int err = fs::fsync_dir(*files_, p.new_dir.get())) {
+        files_->unlink(p.new_dir.get(), p.name.c_str(), 0);
         out[p.index] = outcome_from_errno(err, "fsync");
       }
     }
@@ -235,36 +237,41 @@ class MaildirWriter final : public MessageWriter {
   int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target) const {
     for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
       std::string to = next_unique_name(host_).with_sizes(size_, vsize_);
-      if (::linkat(from_dir, from.c_str(), new_dir, to.c_str(), 0) == 0) {
+      const int err = files_->link(from_dir, from.c_str(), new_dir, to.c_str());
+      if (err == 0) {
         target = std::move(to);
         return 0;
       }
-      if (errno != EEXIST) return errno;
+      if (err != EEXIST) return err;
     }
     return EEXIST;
   }
 
   // Across file systems: the same tmp/ → fsync → link dance, in the recipient's own Maildir.
   Failure copy_into(const MaildirDirs& dirs, std::string& target) const {
-    fs::Fd in(::openat(spool_dir_.get(), spool_name_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!in.valid()) return {errno, "open"};
+    int in_fd = -1;
+    const int open_err =
+        files_->open(spool_dir_.get(), spool_name_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, in_fd);
+    const fs::Fd in(in_fd);
+    if (open_err) return {open_err, "open"};
     std::string copy;
     fs::Fd out;
-    if (const int err = fs::create_exclusive(dirs.tmp.get(), fresh_base(), kNameAttempts, copy, out))
+    if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, copy, out))
       return {err, "open"};
     Failure f;
-    if (const int err = fs::copy_file(in.get(), out.get())) f = {err, "copy"};
+    if (const int err = fs::copy_file(*files_, in.get(), out.get())) f = {err, "copy"};
     if (!f.err && fsync_) {
-      if (const int err = fs::fsync_fd(out.get())) f = {err, "fsync"};
+      if (const int err = fs::fsync_fd(*files_, out.get())) f = {err, "fsync"};
     }
-    if (const int err = out.close(); !f.err && err) f = {err, "close"};
+    if (const int err = fs::close(*files_, out); !f.err && err) f = {err, "close"};
     if (!f.err) {
       if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target)) f = {err, "link"};
     }
-    ::unlinkat(dirs.tmp.get(), copy.c_str(), 0);  // new/ holds its own name for it now, or it failed
+    files_->unlink(dirs.tmp.get(), copy.c_str(), 0);  // new/ holds its own name for it now, or it failed
     return f;
   }
 
+  const std::shared_ptr<fs::FileSystem> files_;  // the seam (fs.hpp); shared: tests keep theirs
   const std::string host_;
   const bool fsync_;
   const path root_path_;
@@ -294,6 +301,9 @@ MaildirStore::MaildirStore(MaildirStoreOptions options)
     : opt_(std::move(options)), durable_(std::make_shared<DurableMaildirs>()) {
   // cr.yp.to/proto/maildir.html: the host part tells apart writers sharing one Maildir.
   opt_.hostname = sanitize_maildir_host(opt_.hostname.empty() ? local_hostname() : opt_.hostname);
+  // fs::posix() lives as long as the process: a non-owning shared_ptr to it.
+  if (!opt_.file_system)
+    opt_.file_system = std::shared_ptr<fs::FileSystem>(&fs::posix(), [](fs::FileSystem*) {});
 }
 
 std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Outcome& failure) {
@@ -304,7 +314,7 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   // The root is opened once per transaction (so an operator who re-points a symlink above it is
   // followed by the next one); every Maildir of this transaction is walked from this descriptor.
   fs::Fd root;
-  if (auto f = open_mail_root(opt_.root, root)) {
+  if (auto f = open_mail_root(*opt_.file_system, opt_.root, root)) {
     failure = std::move(*f);
     return nullptr;
   }

@@ -41,6 +41,7 @@ struct MaildirDirs {
 };
 
 // Opens `root` (following symlinks: they are above the root). An empty root is "/".
+std::optional<Outcome> open_mail_root(fs::FileSystem& files, const std::filesystem::path& root, fs::Fd& out);
 std::optional<Outcome> open_mail_root(const std::filesystem::path& root, fs::Fd& out);
 
 // `maildir` relative to `root`, both normalised, or nullopt when it does not lie strictly below
@@ -53,7 +54,10 @@ std::optional<std::filesystem::path> path_below_root(const std::filesystem::path
 // process (`durable` does not know it) and when `sync`, fsyncs every directory of the chain.
 // Failures are outcomes: a symlink anywhere below the root → 451 4.3.0 "Mailbox path contains a
 // symlink"; a Maildir not below the root → 451 4.3.0 "Mailbox path is outside mail.root"; and
-// `out` then holds no open directory.
+// `out` then holds no open directory. Every call goes through `fs` (posix() without it).
+std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const std::filesystem::path& root,
+                                    const std::filesystem::path& maildir, bool sync, DurableMaildirs& durable,
+                                    MaildirDirs& out);
 std::optional<Outcome> open_maildir(int root_fd, const std::filesystem::path& root,
                                     const std::filesystem::path& maildir, bool sync, DurableMaildirs& durable,
                                     MaildirDirs& out);

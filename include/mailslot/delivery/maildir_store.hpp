@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "mailslot/delivery/fs.hpp"
 #include "mailslot/delivery/mail_store.hpp"
 
 namespace mailslot::delivery {
@@ -17,6 +18,9 @@ struct MaildirStoreOptions {
   // mail.root: every Maildir must lie below it, and no symlink below it is ever followed (the root
   // itself may be reached through symlinks above it). Empty means "/" (tests only).
   std::filesystem::path root = {};  // "= {}": aggregate init without it stays warning-free (-Wextra)
+  // Every file-system call of the store goes through this seam (fs.hpp); null means fs::posix().
+  // Tests put an fs::FaultyFileSystem (fs_faults.hpp) here to fail or slow down chosen calls.
+  std::shared_ptr<fs::FileSystem> file_system = {};
 };
 
 class DurableMaildirs;
