@@ -22,6 +22,7 @@
 #include "mailslot/delivery/fs.hpp"
 #include "mailslot/delivery/maildir_dirs.hpp"
 #include "mailslot/delivery/maildir_name.hpp"
+#include "mailslot/delivery/maildir_sweep.hpp"
 #include "mailslot/delivery/trace_headers.hpp"
 
 namespace mailslot::delivery {
@@ -60,9 +61,12 @@ int dup_dir(const fs::Fd& from, fs::Fd& out) {
 
 class MaildirWriter final : public MessageWriter {
  public:
-  MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable, fs::Fd root,
+  MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable,
+                std::shared_ptr<std::atomic<std::uint64_t>> swept, fs::Fd root,
                 std::vector<std::shared_ptr<const Mailbox>> recipients)
       : files_(opt.file_system),
+        clock_(opt.clock),
+        swept_(std::move(swept)),
         host_(opt.hostname),
         fsync_(opt.fsync),
         root_path_(opt.root),
@@ -83,6 +87,7 @@ class MaildirWriter final : public MessageWriter {
     MaildirDirs dirs;
     if (auto failure = open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs))
       return failure;
+    sweep_on_first_use(dirs);
     std::string name;
     fs::Fd fd;
     if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
@@ -142,6 +147,14 @@ class MaildirWriter final : public MessageWriter {
     fs::Fd new_dir;
     std::string name;
   };
+
+  // Strays a crash left in tmp/ go when this process first touches the Maildir (maildir_sweep.hpp).
+  // Before this transaction's own files exist there; a sweep failure never fails the delivery.
+  void sweep_on_first_use(const MaildirDirs& dirs) const {
+    if (!dirs.first_use || !dirs.tmp.valid()) return;
+    const SweepResult r = sweep_tmp(*files_, dirs.tmp.get(), clock_());
+    if (r.removed > 0) swept_->fetch_add(r.removed);
+  }
 
   std::function<std::string()> fresh_base() const {
     return [this] { return next_unique_name(host_).base(); };
@@ -204,6 +217,7 @@ class MaildirWriter final : public MessageWriter {
                    open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs)) {
       return *failure;
     }
+    sweep_on_first_use(dirs);
     std::string target;
     int err = link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target);
     const char* what = "link";
@@ -272,6 +286,8 @@ class MaildirWriter final : public MessageWriter {
   }
 
   const std::shared_ptr<fs::FileSystem> files_;  // the seam (fs.hpp); shared: tests keep theirs
+  const std::function<std::chrono::system_clock::time_point()> clock_;
+  const std::shared_ptr<std::atomic<std::uint64_t>> swept_;
   const std::string host_;
   const bool fsync_;
   const path root_path_;
@@ -298,10 +314,12 @@ std::string local_hostname() {
 }  // namespace
 
 MaildirStore::MaildirStore(MaildirStoreOptions options)
-    : opt_(std::move(options)), durable_(std::make_shared<DurableMaildirs>()) {
+    : opt_(std::move(options)),
+      durable_(std::make_shared<DurableMaildirs>(opt_.known_maildirs, opt_.known_maildir_age)) {
   // cr.yp.to/proto/maildir.html: the host part tells apart writers sharing one Maildir.
   opt_.hostname = sanitize_maildir_host(opt_.hostname.empty() ? local_hostname() : opt_.hostname);
   // fs::posix() lives as long as the process: a non-owning shared_ptr to it.
+  if (!opt_.clock) opt_.clock = [] { return std::chrono::system_clock::now(); };
   if (!opt_.file_system)
     opt_.file_system = std::shared_ptr<fs::FileSystem>(&fs::posix(), [](fs::FileSystem*) {});
 }
@@ -318,7 +336,7 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     failure = std::move(*f);
     return nullptr;
   }
-  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, std::move(root), envelope.recipients);
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), envelope.recipients);
   const std::string headers = trace_headers(envelope);
   // The first recipient's Maildir holds the spool; if it is unusable, the next one's may be, and
   // that recipient alone gets the error at commit time.
