@@ -60,6 +60,23 @@ const char* status_word(const delivery::Outcome& o) {
   return "rejected";
 }
 
+// docs/reliability.md "Slow disk": while the disk queue is full, new transactions are refused with
+// 451 4.3.2 (the MTA retries later); connections, other commands and transactions under way go on.
+// Changes are logged once for the process, not per connection.
+std::optional<lmtp::Reply> transaction_refusal(const DiskPool& disk) {
+  static std::atomic<bool> refusing{false};
+  const bool full = !disk.admits_new_work();
+  if (full != refusing.exchange(full)) {
+    if (full) {
+      spdlog::warn("disk queue full ({} jobs queued or running): new transactions get 451 4.3.2", disk.pending());
+    } else {
+      spdlog::info("disk queue below its limit again: new transactions accepted");
+    }
+  }
+  if (!full) return std::nullopt;
+  return lmtp::Reply{451, "4.3.2", "Disk busy, try again later"};
+}
+
 }  // namespace
 
 Connection::Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener)
@@ -107,6 +124,7 @@ awaitable<void> Connection::run() {
       reading_ = false;
       io_pending_ = false;
       if (!ec) {
+        session_.refuse_new_transactions(transaction_refusal(*ctx_.disk));
         session_.receive(std::string_view(static_cast<const char*>(buf.data()), n));
       } else if (timed_out_ && ec == asio::error::operation_aborted) {
         spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");

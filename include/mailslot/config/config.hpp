@@ -49,6 +49,9 @@ struct Config {
   unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
   std::string log_level = "info";
+  // Disk jobs queued or running beyond which new transactions get 451 4.3.2 (0: no limit); see
+  // DiskPool::admits_new_work().
+  std::size_t disk_queue = 1024;
 };
 
 }  // namespace mailslot::config
