@@ -32,6 +32,7 @@ class SlowDisk(DaemonTestCase):
 
         results = {}
         errors = []
+        all_in_data = threading.Barrier(SENDERS, timeout=DEADLINE)
         lock = threading.Lock()
 
         def sender(i):
@@ -42,6 +43,9 @@ class SlowDisk(DaemonTestCase):
                     self.assertEqual(c.cmd("MAIL FROM:<bob@example.net>")[0], 250)
                     self.assertEqual(c.cmd(f"RCPT TO:<slow{i % 2}@example.test>")[0], 250)
                     self.assertEqual(c.cmd("DATA")[0], 354)
+                    # Every transaction is under way before any reaches the disk (a small message
+                    # costs no disk work before its final "."): none of them may be refused later.
+                    all_in_data.wait()
                     c.send(dot_stuff(message(f"slow {i}", [f"message {i}"])))
                     code, text = c.reply()
                     with lock:
