@@ -62,15 +62,21 @@ const char* status_word(const delivery::Outcome& o) {
 
 // docs/reliability.md "Slow disk": while the disk queue is full, new transactions are refused with
 // 451 4.3.2 (the MTA retries later); connections, other commands and transactions under way go on.
-// Changes are logged once for the process, not per connection.
+// Changes are logged for the process, not per connection, and each kind at most every 10 s: a
+// queue hovering at its limit must not flood the log.
 std::optional<lmtp::Reply> transaction_refusal(const DiskPool& disk) {
   static std::atomic<bool> refusing{false};
+  static std::atomic<Clock::rep> next_full_log{0}, next_drained_log{0};
   const bool full = !disk.admits_new_work();
   if (full != refusing.exchange(full)) {
-    if (full) {
-      spdlog::warn("disk queue full ({} jobs queued or running): new transactions get 451 4.3.2", disk.pending());
-    } else {
-      spdlog::info("disk queue below its limit again: new transactions accepted");
+    auto& next = full ? next_full_log : next_drained_log;
+    const Clock::rep now = Clock::now().time_since_epoch().count();
+    if (Clock::rep due = next.load(); now >= due && next.compare_exchange_strong(due, now + Clock::duration(10s).count())) {
+      if (full) {
+        spdlog::warn("disk queue full ({} jobs queued or running): new transactions get 451 4.3.2", disk.pending());
+      } else {
+        spdlog::info("disk queue below its limit again: new transactions accepted");
+      }
     }
   }
   if (!full) return std::nullopt;
