@@ -37,6 +37,16 @@ struct Mail {
   bool fsync = true;
 };
 
+// Operations (issue #7): log format and the metrics/health HTTP listener.
+struct Log {
+  std::string format = "text";     // "text" (key=value) or "json" (one JSON object per line)
+};
+struct Metrics {
+  std::string listen;              // "127.0.0.1:2425"; empty: no HTTP listener
+  std::string host;                // parsed from listen
+  std::uint16_t port = 0;
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -49,6 +59,8 @@ struct Config {
   unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
   std::string log_level = "info";
+  Log log;                         // [log]
+  Metrics metrics;                 // [metrics]
 };
 
 }  // namespace mailslot::config

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "mailslot/server/asio.hpp"
+#include "mailslot/server/metrics.hpp"
 
 namespace mailslot::server {
 
@@ -17,6 +18,9 @@ class DiskPool {
   ~DiskPool() { join(); }
 
   void join() { pool_.join(); }
+
+  // Queue depth and busy workers are counted here when set (before the first job).
+  void set_metrics(Metrics* m) { metrics_ = m; }
 
   // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
   // rethrown in the caller. f must be copyable-or-trivial to move: pass state by reference (the
@@ -43,7 +47,12 @@ class DiskPool {
         [this, f = std::move(f)](auto handler) mutable {
           // Keep the caller's io_context alive while the work is away from it.
           auto work = asio::make_work_guard(asio::get_associated_executor(handler));
-          asio::post(pool_, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+          if (metrics_ != nullptr) metrics_->disk_queued.fetch_add(1, std::memory_order_relaxed);
+          asio::post(pool_, [this, f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+            if (metrics_ != nullptr) {
+              metrics_->disk_queued.fetch_sub(1, std::memory_order_relaxed);
+              metrics_->disk_running.fetch_add(1, std::memory_order_relaxed);
+            }
             std::exception_ptr error;
             std::optional<R> r;
             try {
@@ -51,6 +60,7 @@ class DiskPool {
             } catch (...) {
               error = std::current_exception();
             }
+            if (metrics_ != nullptr) metrics_->disk_running.fetch_sub(1, std::memory_order_relaxed);
             auto ex = work.get_executor();
             asio::post(ex, [handler = std::move(handler), error, r = std::move(r)]() mutable {
               std::move(handler)(error, std::move(r));
@@ -62,6 +72,7 @@ class DiskPool {
   }
 
   asio::thread_pool pool_;
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace mailslot::server
