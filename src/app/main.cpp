@@ -116,11 +116,11 @@ int main(int argc, char** argv) {
           error = e.what();
         }
         if (next) {
-          spdlog::default_logger()->set_level(spdlog::level::from_str(next->config->log_level));
           srv.replace_context(server::Context{next->config, next->recipients, next->store});
           srv.metrics().reloads_total.fetch_add(1);
           spdlog::info("configuration reloaded from {}: domains {}; sessions already open keep the previous one",
                        config_path, fmt::join(next->config->mail.domains, ","));
+          spdlog::default_logger()->set_level(spdlog::level::from_str(next->config->log_level));
           notifier.send("READY=1\nSTATUS=" + status_line(srv));
         } else {
           srv.metrics().reload_failures_total.fetch_add(1);

@@ -2,6 +2,7 @@
 #include "mailslot/server/connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cctype>
@@ -117,6 +118,7 @@ awaitable<void> Connection::run() {
     for (;;) {
       while (session_.has_request()) co_await perform(session_.request());
       co_await flush();
+      if (abort_after_commit_) break;       // shutdown bound: the commit's replies are out, close
       if (session_.has_request()) continue;  // a failed write asked for the spool to go
       if (session_.closed()) break;
       if (shutdown_requested_ && !session_.draining()) {
@@ -220,7 +222,23 @@ void Connection::request_shutdown() {
 }
 
 void Connection::abort() {
+  // A message whose commit is on the disk may already be in new/: closing now would leave the MTA
+  // without its 250 and it would deliver the message again. Let the commit finish and its replies
+  // go out; the loop closes right after (the server's force timer still bounds the wait).
+  if (committing_) {
+    spdlog::warn("session={} shutdown bound reached during a commit: closing after its replies", id_);
+    abort_after_commit_ = true;
+    return;
+  }
   spdlog::warn("session={} closed by shutdown timeout", id_);
+  if (reading_ && socket_.is_open()) {
+    // Nothing of ours is in flight while a read is pending, so a 421 cannot interleave with another
+    // reply. RFC 5321 §3.8: the client learns the message was not taken (it retries); a
+    // non-blocking send, dropped if the client's window is full.
+    const std::string reply = fmt::format("421 4.3.2 {} Service shutting down, message not delivered\r\n",
+                                          ctx_.config->hostname);
+    [[maybe_unused]] auto n = ::send(socket_.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
   peer_gone_ = true;
   error_code ignored;
   socket_.close(ignored);
@@ -346,6 +364,7 @@ awaitable<void> Connection::commit_message() {
   // into the lambda: g++ 12 destroys a move-only capture passed through a coroutine parameter
   // twice.
   const auto commit_started = Clock::now();
+  committing_ = true;
   std::vector<delivery::Outcome> outcomes = co_await ctx_.disk->run([this] {
     if (!writer_) {
       if (auto failure = open_spool({})) {
@@ -356,6 +375,7 @@ awaitable<void> Connection::commit_message() {
     std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
     return owned->commit();
   });
+  committing_ = false;
   ctx_.metrics->commit_seconds.observe(Clock::now() - commit_started);
   release_pending();
   const auto& rcpts = envelope_.recipients;

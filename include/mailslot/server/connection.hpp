@@ -73,6 +73,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // message's first bytes, where the MTA's queue id is looked for (top Received: header).
   void data_ended();
   bool counted_in_data_ = false;
+  bool committing_ = false;          // the final-dot disk job is running: abort() waits for it
+  bool abort_after_commit_ = false;
   std::string head_;
 };
 
