@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
     // SIGHUP: reload (the file is read and the resources built on the disk pool, never on
     // the event loop; a bad config is refused and the running one kept; sessions in progress keep
     // the snapshot they started with).
+    // The signal handler and the reload coroutine share one strand: with several io_threads they
+    // would otherwise race on these flags.
+    auto ops = server::asio::make_strand(srv.io_context());
     bool reloading = false, reload_again = false;
     auto reload = [&]() -> server::awaitable<void> {
       do {
@@ -134,7 +137,7 @@ int main(int argc, char** argv) {
     // SIGTERM/SIGINT: drain and exit 0; a second one closes everything at once. SIGPIPE: a peer
     // gone mid-write is an error code, not death.
     std::signal(SIGPIPE, SIG_IGN);
-    server::asio::signal_set signals(srv.io_context(), SIGTERM, SIGINT, SIGHUP);
+    server::asio::signal_set signals(ops, SIGTERM, SIGINT, SIGHUP);
     int stop_signals = 0;
     std::function<void(const server::error_code&, int)> on_signal = [&](const server::error_code& ec, int signo) {
       if (ec) return;
@@ -145,7 +148,7 @@ int main(int argc, char** argv) {
           reload_again = true;  // one more pass after the one running: the file may have changed since
         } else {
           reloading = true;
-          server::asio::co_spawn(srv.io_context(), reload(), server::asio::detached);
+          server::asio::co_spawn(ops, reload(), server::asio::detached);
         }
       } else if (++stop_signals == 1) {
         spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");

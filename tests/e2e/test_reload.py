@@ -44,10 +44,11 @@ class Reload(DaemonTestCase):
         return c.reply()
 
     def test_good_reload_applies_to_new_sessions(self):
-        d = self.start_daemon({"mail": {"domains": ["example.test"]}})
+        # Two io threads: the swap must be safe while accept loops and sessions run elsewhere.
+        d = self.start_daemon({"server": {"io_threads": 2}, "mail": {"domains": ["example.test"]}})
         c = self.session(d)
         self.assertReply(self.deliver(c, "alice@example.test", "before"), 250, "2.0.0")
-        self.rewrite(d, {"server": {"hostname": "mx2.test"}, "mail": {"domains": ["other.test"]}})
+        self.rewrite(d, {"server": {"hostname": "mx2.test", "io_threads": 2}, "mail": {"domains": ["other.test"]}})
         self.reload(d, r"configuration reloaded")
         c2 = self.session(d)
         self.assertReply(self.deliver(c2, "alice@example.test", "old domain"), 550, "5.1.2")
