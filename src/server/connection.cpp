@@ -224,8 +224,10 @@ void Connection::request_shutdown() {
 void Connection::abort() {
   // A message whose commit is on the disk may already be in new/: closing now would leave the MTA
   // without its 250 and it would deliver the message again. Let the commit finish and its replies
-  // go out; the loop closes right after (the server's force timer still bounds the wait).
-  if (committing_) {
+  // go out (also when they are being written now); the loop closes right after. The server's
+  // force timer still bounds the wait.
+  const bool writing = io_pending_ && !reading_;
+  if (committing_ || writing) {
     spdlog::warn("session={} shutdown bound reached during a commit: closing after its replies", id_);
     abort_after_commit_ = true;
     return;
