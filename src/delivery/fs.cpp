@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 namespace mailslot::delivery::fs {
@@ -43,11 +45,29 @@ int write_all(int fd, std::string_view data) {
   return 0;
 }
 
+namespace {
+std::atomic<FsyncObserver> g_fsync_observer{nullptr};
+std::atomic<void*> g_fsync_context{nullptr};
+}  // namespace
+
+void set_fsync_observer(FsyncObserver fn, void* context) {
+  if (fn == nullptr) g_fsync_observer = nullptr;  // never a new context with the old function
+  g_fsync_context = context;
+  g_fsync_observer = fn;
+}
+
 int fsync_fd(int fd) {
+  const FsyncObserver observer = g_fsync_observer.load(std::memory_order_acquire);
+  const auto start = observer != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  int err = 0;
   while (::fsync(fd) != 0) {
-    if (errno != EINTR) return errno;
+    if (errno != EINTR) {
+      err = errno;
+      break;
+    }
   }
-  return 0;
+  if (observer != nullptr) observer(g_fsync_context.load(std::memory_order_acquire), std::chrono::steady_clock::now() - start);
+  return err;
 }
 
 int fsync_dir(int dir) {

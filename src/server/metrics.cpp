@@ -75,6 +75,7 @@ std::string Metrics::render(bool up) const {
                           "from DATA to the per-recipient replies (what the MTA waits for)");
   commit_seconds.render(o, "mailslot_commit_duration_seconds",
                         "the disk job at the final dot: last write, fsync of the file, links, fsync of new/");
+  fsync_seconds.render(o, "mailslot_fsync_duration_seconds", "each fsync(2) of a message file or a Maildir directory");
   gauge(o, "mailslot_disk_pool_queued", "disk jobs waiting for a worker thread", disk_queued.load(relaxed));
   gauge(o, "mailslot_disk_pool_running", "disk jobs running on a worker thread", disk_running.load(relaxed));
   counter(o, "mailslot_tls_handshakes_total", "completed STARTTLS handshakes", tls_handshakes_total);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "mailslot/delivery/fs.hpp"
 #include "mailslot/server/activation.hpp"
 #include "mailslot/server/connection.hpp"
 #include "mailslot/server/http.hpp"
@@ -35,10 +36,13 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   metrics_ = std::make_unique<Metrics>();
   disk_->set_metrics(metrics_.get());
   ctx_.metrics = metrics_.get();
+  delivery::fs::set_fsync_observer(
+      [](void* m, std::chrono::nanoseconds d) { static_cast<Metrics*>(m)->fsync_seconds.observe(d); }, metrics_.get());
 }
 
 Server::~Server() {
   disk_->join();  // no disk job may outlive metrics_
+  delivery::fs::set_fsync_observer(nullptr, nullptr);
   for (auto& b : bound_) {
     if (b->config.kind == config::Listener::Kind::unix_socket && b->from_systemd) continue;
     if (b->config.kind == config::Listener::Kind::unix_socket) ::unlink(b->config.path.c_str());

@@ -88,6 +88,9 @@ class Metrics(DaemonTestCase):
         self.assertEqual(after['mailslot_delivery_duration_seconds_bucket{le="+Inf"}'], 1)
         self.assertGreater(after["mailslot_delivery_duration_seconds_sum"], 0)
         self.assertEqual(after["mailslot_commit_duration_seconds_count"], 1)
+        # At least the message file and new/ were fsynced (more on a Maildir's first use).
+        self.assertGreaterEqual(after["mailslot_fsync_duration_seconds_count"] -
+                                before["mailslot_fsync_duration_seconds_count"], 2)
         self.assertGreaterEqual(after["mailslot_connections_total"], 1)
         self.assertEqual(after["mailslot_connections_open"], 0) if d.wait_log(r"disconnect", 5) else None
         # Unknown paths and methods.

@@ -50,6 +50,7 @@ struct Metrics {
   Counter received_bytes_total{0};  // message bytes of those transactions (as received, once each)
   Histogram delivery_seconds;       // DATA → per-recipient replies ready (the MTA's wait)
   Histogram commit_seconds;         // the disk job at the final ".": write rest, fsync, link, fsync new/
+  Histogram fsync_seconds;          // each fsync(2) of a message file or a directory (delivery/fs.cpp)
   // Worker pool (disk_pool.hpp).
   Gauge disk_queued{0};
   Gauge disk_running{0};
