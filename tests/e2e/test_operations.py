@@ -121,6 +121,22 @@ class Metrics(DaemonTestCase):
         self.assertReply(c.reply(), 250, "2.0.0")
         self.assertEqual(d.wait(15), 0)
 
+    def test_healthz_503_when_mail_root_is_unusable(self):
+        d, addr = self.start()
+        self.assertEqual(scrape(addr, "/healthz")[0], 200)
+        # Replace the mail root by a plain file: not a directory mailslot can write into (this holds
+        # for root too: access(X_OK) fails on a file without any x bit).
+        os.rename(d.mail_root, d.mail_root + ".away")
+        with open(d.mail_root, "w") as f:
+            f.write("not a directory\n")
+        os.chmod(d.mail_root, 0o644)
+        status, _, body = scrape(addr, "/healthz")
+        self.assertEqual(status, 503, body)
+        self.assertIn("not writable", body)
+        os.remove(d.mail_root)
+        os.rename(d.mail_root + ".away", d.mail_root)
+        self.assertEqual(scrape(addr, "/healthz")[0], 200)
+
     def test_probe_health(self):
         d, addr = self.start()
         p = subprocess.run([daemon_binary(), "--probe-health", f"http://{addr}/healthz"], capture_output=True, timeout=20)
