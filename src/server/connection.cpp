@@ -5,9 +5,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <cctype>
 
-#include "mailslot/lmtp/ascii.hpp"
 #include "mailslot/server/log_format.hpp"
 
 namespace mailslot::server {
@@ -25,29 +23,6 @@ constexpr std::size_t kInMemoryMessage = 64 * 1024;
 // The first bytes of each message are kept until the commit to find the MTA's queue id in its
 // top Received: header (Postfix: "with ESMTP id 4Xb7Qm1Fz9z9rwT"; Exim: "id 1tEa8h-0003Kc-1x").
 constexpr std::size_t kQueueIdHead = 4 * 1024;
-
-// The recipient as the MTA first knew it: ORCPT=rfc822;<xtext> (RFC 3461 §4.2) when given,
-// else the forward-path as sent.
-std::string original_recipient(const lmtp::Recipient& r) {
-  for (const auto& p : r.params) {
-    if (p.keyword != "ORCPT" || !p.value) continue;
-    const std::string& v = *p.value;
-    const auto semi = v.find(';');
-    if (semi == std::string::npos || !lmtp::ascii::iequals(std::string_view(v).substr(0, semi), "rfc822")) continue;
-    std::string out;  // xtext (RFC 3461 §4): "+XX" is the byte 0xXX
-    for (std::size_t i = semi + 1; i < v.size(); ++i) {
-      if (v[i] == '+' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-        out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        out += v[i];
-      }
-    }
-    return out;
-  }
-  return r.forward_path.mailbox.to_string();
-}
 
 // Session ids: the process start time and a counter, short enough to grep, unique per host.
 std::string next_session_id() {

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "mailslot/lmtp/transaction.hpp"
+
 namespace mailslot::server {
 
 struct LogField {
@@ -36,5 +38,9 @@ void append_json_string(std::string& out, std::string_view s);
 // The MTA's queue id from the top Received: header of a message ("... with ESMTP id 4Xb7Qm1Fz9z9rwT;"),
 // looked for only in `head` (the first bytes of the message). Empty when there is none.
 std::string queue_id_from_head(std::string_view head);
+
+// The recipient as the MTA first knew it, for the orig_to key: ORCPT=rfc822;<xtext> (RFC 3461
+// §4.2) when given, else the forward-path as sent.
+std::string original_recipient(const lmtp::Recipient& r);
 
 }  // namespace mailslot::server

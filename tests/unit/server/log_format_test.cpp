@@ -78,3 +78,20 @@ TEST(QueueId, NoneOutsideTheHeaderOrWhenCutShort) {
 
 }  // namespace
 }  // namespace mailslot::server
+
+namespace mailslot::server {
+namespace {
+
+TEST(OriginalRecipient, OrcptXtextDecodedElseForwardPathAsSent) {
+  lmtp::Recipient r;
+  r.forward_path.mailbox.local_part = "Alice";
+  r.forward_path.mailbox.domain = "example.test";
+  EXPECT_EQ(original_recipient(r), "Alice@example.test");
+  r.params.push_back({"ORCPT", std::string("rfc822;first+2Blast+3Dx@example.org")});
+  EXPECT_EQ(original_recipient(r), "first+last=x@example.org");
+  r.params.back().value = "x-unknown;whatever";  // not an RFC 822 address type: ignored
+  EXPECT_EQ(original_recipient(r), "Alice@example.test");
+}
+
+}  // namespace
+}  // namespace mailslot::server
