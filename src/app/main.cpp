@@ -1,7 +1,7 @@
 // mailslotd: flags, logging, configuration, signals; everything else lives in the library.
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -11,10 +11,8 @@
 #include <functional>
 #include <iostream>
 
+#include "app.hpp"
 #include "mailslot/config/load.hpp"
-#include "mailslot/delivery/fs_faults.hpp"
-#include "mailslot/delivery/maildir_store.hpp"
-#include "mailslot/delivery/recipients.hpp"
 #include "mailslot/server/server.hpp"
 
 namespace {
@@ -27,37 +25,20 @@ constexpr int kExitSoftware = 70;
 constexpr int kExitOsErr = 71;
 constexpr int kExitConfig = 78;
 
-void set_up_logging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("mailslotd");
-  // Under systemd the journal stamps every line itself.
-  if (std::getenv("JOURNAL_STREAM") != nullptr) {
-    logger->set_pattern("[%l] %v");
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
-  }
-  logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::trace);  // one line per event, visible at once (tests read it)
-  spdlog::set_default_logger(logger);
+// "N connections open, ..." for systemd's STATUS= (systemctl status shows it).
+std::string status_line(server::Server& srv) {
+  const auto& m = srv.metrics();
+  auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  return fmt::format("{} connections open, {} in DATA; since start: {} delivered, {} deferred, {} rejected",
+                     v(m.connections_open), v(m.sessions_in_data), v(m.delivered_total), v(m.deferred_total),
+                     v(m.rejected_total));
 }
 
-std::shared_ptr<const delivery::Recipients> make_recipients(const config::Config& c) {
-  delivery::StaticRecipientsOptions o;
-  o.root = c.mail.root;
-  o.mailbox_template = c.mail.mailbox;
-  o.domains = c.mail.domains;
-  o.users = c.mail.users;
-  o.fold_case = c.mail.fold_case;
-  return std::make_shared<delivery::StaticRecipients>(std::move(o));
-}
-
-// The mail root must exist and be a directory we can use; create it when missing (first start).
-void prepare_mail_root(const config::Config& c) {
-  std::error_code ec;
-  std::filesystem::create_directories(c.mail.root, ec);
-  if (ec) throw std::runtime_error("mail.root " + c.mail.root.string() + ": " + ec.message());
-  if (!std::filesystem::is_directory(c.mail.root)) {
-    throw std::runtime_error("mail.root " + c.mail.root.string() + " is not a directory");
-  }
+std::string monotonic_usec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::to_string(static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
+                        static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL);
 }
 
 }  // namespace
@@ -69,12 +50,15 @@ int main(int argc, char** argv) {
   std::string log_level;
   bool check_config = false;
   bool version = false;
+  std::string probe_url;
   app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
   app.add_flag("--check-config", check_config, "load and validate the configuration, print it, and exit");
   app.add_option("-l,--listen", listen,
                  "listen address, replacing the configured ones: 127.0.0.1:24, [::1]:24, unix:/run/mailslot/lmtp");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   app.add_flag("-V,--version", version, "print the version and exit");
+  app.add_option("--probe-health", probe_url,
+                 "GET this URL (http://127.0.0.1:2425/healthz) and exit 0 on 200, 1 otherwise (container health checks)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,28 +69,12 @@ int main(int argc, char** argv) {
     std::cout << "mailslotd " << MAILSLOT_VERSION << "\n";
     return 0;
   }
+  if (!probe_url.empty()) return mailslot::app::probe_health(probe_url);
 
+  const mailslot::app::Overrides overrides{listen, log_level};
   config::Config cfg;
   try {
-    cfg = config::load_file(config_path);
-    if (!listen.empty()) {
-      unsigned mode = cfg.unix_socket_mode;
-      cfg.listeners.clear();
-      for (const auto& a : listen) {
-        try {
-          cfg.listeners.push_back(config::parse_listener(a));
-          cfg.listeners.back().mode = mode;  // server.unix_socket_mode still applies
-        } catch (const std::invalid_argument& e) {
-          throw config::ConfigError({std::string("--listen: ") + e.what()});
-        }
-      }
-    }
-    if (!log_level.empty()) {
-      if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
-        throw config::ConfigError({"--log-level: unknown level \"" + log_level + "\""});
-      }
-      cfg.log_level = log_level;
-    }
+    cfg = mailslot::app::load_config(config_path, overrides);
   } catch (const config::ConfigError& e) {
     std::cerr << "mailslotd: configuration error:\n" << e.what() << "\n";
     return kExitConfig;
@@ -117,35 +85,74 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  set_up_logging(cfg.log_level);
+  mailslot::app::set_up_logging(cfg);
+  const mailslot::app::Notifier notifier;
   try {
-    prepare_mail_root(cfg);
-    auto shared_cfg = std::make_shared<const config::Config>(cfg);
-    delivery::MaildirStoreOptions store_options{cfg.hostname, cfg.mail.fsync, cfg.mail.root};
-    // Test only (docs/reliability.md): fail or slow down chosen file-system calls of the store.
-    if (const char* faults = std::getenv("MAILSLOT_TEST_FS_FAULTS"); faults != nullptr && *faults != '\0') {
-      auto faulty = std::make_shared<delivery::fs::FaultyFileSystem>();
-      delivery::fs::configure_faults(*faulty, faults);
-      store_options.file_system = faulty;
-      spdlog::warn("MAILSLOT_TEST_FS_FAULTS=\"{}\": injecting file-system faults (for tests only)", faults);
-    }
-    auto store = std::make_shared<delivery::MaildirStore>(store_options);
-    server::Server srv(shared_cfg, make_recipients(cfg), store);
+    auto res = mailslot::app::build_resources(cfg);
+    server::Server srv(res.config, res.recipients, res.store);
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
+    if (auto m = srv.bind_metrics(); !m.empty()) spdlog::info("metrics on http://{}/metrics, health on http://{}/healthz", m, m);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
-    // SIGTERM/SIGINT: drain and exit 0; a second one closes everything at once. SIGHUP must not
-    // kill the daemon (its default action): reload arrives with the operations work; until then
-    // it is logged and ignored. SIGPIPE: a peer gone mid-write is an error code, not death.
+    // SIGHUP: reload (the file is read and the resources built on the disk pool, never on
+    // the event loop; a bad config is refused and the running one kept; sessions in progress keep
+    // the snapshot they started with).
+    // The signal handler and the reload coroutine share one strand: with several io_threads they
+    // would otherwise race on these flags.
+    auto ops = server::asio::make_strand(srv.io_context());
+    bool reloading = false, reload_again = false;
+    auto reload = [&]() -> server::awaitable<void> {
+      do {
+        reload_again = false;
+        notifier.send("RELOADING=1\nMONOTONIC_USEC=" + monotonic_usec() + "\nSTATUS=reloading " + config_path);
+        spdlog::info("received SIGHUP: reloading {}", config_path);
+        const auto running = srv.current_context().config;
+        std::shared_ptr<mailslot::app::Resources> next;
+        std::string error;
+        try {
+          next = co_await srv.disk().run([&] {
+            config::Config c = mailslot::app::load_config(config_path, overrides);
+            mailslot::app::keep_restart_only_settings(*running, c);
+            return std::make_shared<mailslot::app::Resources>(mailslot::app::build_resources(c));
+          });
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        if (next) {
+          srv.replace_context(server::Context{next->config, next->recipients, next->store});
+          srv.metrics().reloads_total.fetch_add(1);
+          spdlog::info("configuration reloaded from {}: domains {}; sessions already open keep the previous one",
+                       config_path, fmt::join(next->config->mail.domains, ","));
+          spdlog::default_logger()->set_level(spdlog::level::from_str(next->config->log_level));
+          notifier.send("READY=1\nSTATUS=" + status_line(srv));
+        } else {
+          srv.metrics().reload_failures_total.fetch_add(1);
+          spdlog::error("reload failed; keeping the running configuration:\n{}", error);
+          notifier.send("READY=1\nSTATUS=reload failed, running the previous configuration; " + status_line(srv));
+        }
+      } while (reload_again);
+      reloading = false;
+    };
+
+    // SIGTERM/SIGINT: drain and exit 0; a second one closes everything at once. SIGPIPE: a peer
+    // gone mid-write is an error code, not death.
     std::signal(SIGPIPE, SIG_IGN);
-    server::asio::signal_set signals(srv.io_context(), SIGTERM, SIGINT, SIGHUP);
+    server::asio::signal_set signals(ops, SIGTERM, SIGINT, SIGHUP);
     int stop_signals = 0;
     std::function<void(const server::error_code&, int)> on_signal = [&](const server::error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        spdlog::warn("received SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+        if (stop_signals > 0) {
+          spdlog::info("received SIGHUP while shutting down: ignored");
+        } else if (reloading) {
+          reload_again = true;  // one more pass after the one running: the file may have changed since
+        } else {
+          reloading = true;
+          server::asio::co_spawn(ops, reload(), server::asio::detached);
+        }
       } else if (++stop_signals == 1) {
         spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        notifier.send("STOPPING=1\nSTATUS=draining: " + status_line(srv));
         srv.shutdown();
       } else {
         spdlog::warn("received {} again: closing all connections now", signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -154,8 +161,23 @@ int main(int argc, char** argv) {
       signals.async_wait(on_signal);
     };
     signals.async_wait(on_signal);
+
+    // systemd: STATUS= with live figures, and WATCHDOG=1 from a timer on the event loop (so a
+    // stuck loop stops the pings and systemd restarts us) at half the watchdog interval.
+    server::asio::steady_timer status_timer(srv.io_context());
+    std::function<void(const server::error_code&)> on_status_timer = [&](const server::error_code& ec) {
+      if (ec) return;
+      notifier.send((notifier.watchdog().count() > 0 ? "WATCHDOG=1\nSTATUS=" : "STATUS=") + status_line(srv));
+      std::chrono::microseconds every = std::chrono::seconds(5);
+      if (notifier.watchdog().count() > 0 && notifier.watchdog() / 2 < every) every = notifier.watchdog() / 2;
+      status_timer.expires_after(every);
+      status_timer.async_wait(on_status_timer);
+    };
+    if (notifier.enabled()) on_status_timer({});
+
     spdlog::info("mailslotd {} ready: mail root {}, domains {}", MAILSLOT_VERSION, cfg.mail.root.string(),
                  fmt::join(cfg.mail.domains, ","));
+    notifier.send("READY=1\nSTATUS=" + status_line(srv));
     srv.run();
     spdlog::info("mailslotd stopped");
     return 0;

@@ -64,6 +64,8 @@ std::string to_toml(const Config& c) {
   o << "users = " << list(c.mail.users) << "\n";
   o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
   o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
+  o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
+  o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
   return o.str();
 }
 

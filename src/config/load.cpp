@@ -273,6 +273,30 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.unknown_keys(t, "mail");
 }
 
+// [log] and [metrics] (operations, issue #7).
+void read_log(Reader& r, const toml::table& t, Config& c) {
+  r.string(t, "format", "log.format", c.log.format);
+  if (c.log.format != "text" && c.log.format != "json") {
+    r.problem(t.get("format"), "log.format", "must be \"text\" or \"json\"");
+  }
+  r.unknown_keys(t, "log");
+}
+
+void read_metrics(Reader& r, const toml::table& t, Config& c) {
+  r.string(t, "listen", "metrics.listen", c.metrics.listen);
+  if (!c.metrics.listen.empty()) {
+    try {
+      Listener l = parse_listener(c.metrics.listen);
+      if (l.kind != Listener::Kind::tcp) throw std::invalid_argument("must be a TCP address like \"127.0.0.1:2425\"");
+      c.metrics.host = l.host;
+      c.metrics.port = l.port;
+    } catch (const std::invalid_argument& e) {
+      r.problem(t.get("listen"), "metrics.listen", e.what());
+    }
+  }
+  r.unknown_keys(t, "metrics");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -285,6 +309,8 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   } else {
     r.problem(nullptr, "mail", "section is required (mail.root and mail.domains)");
   }
+  if (const auto* t = r.table(doc, "log", "log")) read_log(r, *t, c);
+  if (const auto* t = r.table(doc, "metrics", "metrics")) read_metrics(r, *t, c);
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 namespace mailslot::delivery::fs {
@@ -94,11 +96,27 @@ int write_all(FileSystem& fs, int fd, std::string_view data) {
 
 int write_all(int fd, std::string_view data) { return write_all(posix(), fd, data); }
 
+namespace {
+std::atomic<FsyncObserver> g_fsync_observer{nullptr};
+std::atomic<void*> g_fsync_context{nullptr};
+}  // namespace
+
+void set_fsync_observer(FsyncObserver fn, void* context) {
+  if (fn == nullptr) g_fsync_observer = nullptr;  // never a new context with the old function
+  g_fsync_context = context;
+  g_fsync_observer = fn;
+}
+
 int fsync_fd(FileSystem& fs, int fd) {
+  const FsyncObserver observer = g_fsync_observer.load(std::memory_order_acquire);
+  const auto start = observer != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  int err = 0;
   for (;;) {
-    const int err = fs.fsync(fd);
-    if (err != EINTR) return err;
+    err = fs.fsync(fd);
+    if (err != EINTR) break;
   }
+  if (observer != nullptr) observer(g_fsync_context.load(std::memory_order_acquire), std::chrono::steady_clock::now() - start);
+  return err;
 }
 
 int fsync_fd(int fd) { return fsync_fd(posix(), fd); }

@@ -2,8 +2,11 @@
 #include "mailslot/server/connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
+
+#include "mailslot/server/log_format.hpp"
 
 namespace mailslot::server {
 namespace {
@@ -17,6 +20,9 @@ constexpr std::size_t kCommandReadSize = 4 * 1024;
 constexpr std::size_t kDataReadSize = 64 * 1024;
 // Messages up to this size are held in memory until the final "." and written in one disk job.
 constexpr std::size_t kInMemoryMessage = 64 * 1024;
+// The first bytes of each message are kept until the commit to find the MTA's queue id in its
+// top Received: header (Postfix: "with ESMTP id 4Xb7Qm1Fz9z9rwT"; Exim: "id 1tEa8h-0003Kc-1x").
+constexpr std::size_t kQueueIdHead = 4 * 1024;
 
 // Session ids: the process start time and a counter, short enough to grep, unique per host.
 std::string next_session_id() {
@@ -110,6 +116,7 @@ awaitable<void> Connection::run() {
     for (;;) {
       while (session_.has_request()) co_await perform(session_.request());
       co_await flush();
+      if (abort_after_commit_) break;       // shutdown bound: the commit's replies are out, close
       if (session_.has_request()) continue;  // a failed write asked for the spool to go
       if (session_.closed()) break;
       if (shutdown_requested_ && !session_.draining()) {
@@ -162,6 +169,7 @@ awaitable<void> Connection::run() {
       spdlog::error("session={} discard failed: {}", id_, e.what());
     }
   }
+  data_ended();
   done_ = true;
   error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
@@ -213,7 +221,25 @@ void Connection::request_shutdown() {
 }
 
 void Connection::abort() {
+  // A message whose commit is on the disk may already be in new/: closing now would leave the MTA
+  // without its 250 and it would deliver the message again. Let the commit finish and its replies
+  // go out (also when they are being written now); the loop closes right after. The server's
+  // force timer still bounds the wait.
+  const bool writing = io_pending_ && !reading_;
+  if (committing_ || writing) {
+    spdlog::warn("session={} shutdown bound reached during a commit: closing after its replies", id_);
+    abort_after_commit_ = true;
+    return;
+  }
   spdlog::warn("session={} closed by shutdown timeout", id_);
+  if (reading_ && socket_.is_open()) {
+    // Nothing of ours is in flight while a read is pending, so a 421 cannot interleave with another
+    // reply. RFC 5321 §3.8: the client learns the message was not taken (it retries); a
+    // non-blocking send, dropped if the client's window is full.
+    const std::string reply = fmt::format("421 4.3.2 {} Service shutting down, message not delivered\r\n",
+                                          ctx_.config->hostname);
+    [[maybe_unused]] auto n = ::send(socket_.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
   peer_gone_ = true;
   error_code ignored;
   socket_.close(ignored);
@@ -264,6 +290,7 @@ awaitable<void> Connection::check_recipient(const lmtp::CheckRecipient& r) {
   if (res.status == delivery::Resolution::Status::ok) {
     verdict.resolved = std::static_pointer_cast<const void>(res.mailbox);
   } else {
+    ctx_.metrics->rcpt_rejected_total.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("session={} client={} from={} to=<{}> status=rejected code={} {} reason=\"{}\"", id_, client_,
                  session_.transaction().reverse_path.to_string(), address, verdict.reply.code, verdict.reply.enhanced,
                  verdict.reply.text);
@@ -286,6 +313,11 @@ awaitable<void> Connection::open_message() {
   envelope_.hostname = ctx_.config->hostname;
   envelope_.received_at = std::chrono::system_clock::now();
   data_started_ = Clock::now();
+  head_.clear();
+  if (!counted_in_data_) {
+    counted_in_data_ = true;
+    ctx_.metrics->sessions_in_data.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // The spool is not opened yet: content is held in memory up to kInMemoryMessage, so a small
   // message costs one disk job (open, write, fsync, link, fsync) at the final "." instead of
@@ -307,6 +339,7 @@ std::optional<delivery::Outcome> Connection::open_spool(std::string_view more) {
 }
 
 awaitable<void> Connection::append_body(std::string_view data) {
+  if (head_.size() < kQueueIdHead) head_.append(data.substr(0, kQueueIdHead - head_.size()));
   std::optional<delivery::Outcome> failure;
   if (!writer_ && pending_.size() + data.size() <= kInMemoryMessage) {
     pending_.append(data);  // no disk work yet
@@ -331,6 +364,8 @@ awaitable<void> Connection::commit_message() {
   // even if commit() throws: never on the event loop. State is captured by reference, not moved
   // into the lambda: g++ 12 destroys a move-only capture passed through a coroutine parameter
   // twice.
+  const auto commit_started = Clock::now();
+  committing_ = true;
   std::vector<delivery::Outcome> outcomes = co_await ctx_.disk->run([this] {
     if (!writer_) {
       if (auto failure = open_spool({})) {
@@ -341,6 +376,8 @@ awaitable<void> Connection::commit_message() {
     std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
     return owned->commit();
   });
+  committing_ = false;
+  ctx_.metrics->commit_seconds.observe(Clock::now() - commit_started);
   release_pending();
   const auto& rcpts = envelope_.recipients;
   outcomes.resize(rcpts.size(), delivery::Outcome{delivery::Outcome::Kind::temporary, 451, "4.3.0",
@@ -353,6 +390,7 @@ awaitable<void> Connection::commit_message() {
   }
   // RFC 2033 §4.2: the replies go out only now, after every copy is durable or has failed.
   session_.message_committed(std::move(replies));
+  data_ended();
 }
 
 awaitable<void> Connection::discard_message() {
@@ -369,6 +407,7 @@ awaitable<void> Connection::discard_message() {
                  envelope_.reverse_path, session_.transaction().message_size);
   }
   session_.message_discarded();
+  data_ended();
 }
 
 // Idle sessions must stay small: the in-memory copy of a message is freed once it is on disk.
@@ -377,16 +416,47 @@ void Connection::release_pending() {
   if (pending_.capacity() > kCommandReadSize) std::string().swap(pending_);
 }
 
+void Connection::data_ended() {
+  head_.clear();
+  if (head_.capacity() > kQueueIdHead) std::string().swap(head_);
+  if (counted_in_data_) {
+    counted_in_data_ = false;
+    ctx_.metrics->sessions_in_data.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+// One line per recipient with stable keys (docs/operations.md, "Log lines").
 void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) {
-  auto ms = std::chrono::duration<double, std::milli>(Clock::now() - data_started_).count();
+  const auto elapsed = Clock::now() - data_started_;
+  auto& m = *ctx_.metrics;
+  m.delivery_seconds.observe(elapsed);
+  m.messages_total.fetch_add(1, std::memory_order_relaxed);
+  const auto size = session_.transaction().message_size;
+  m.received_bytes_total.fetch_add(size, std::memory_order_relaxed);
+  const std::string queue_id = queue_id_from_head(head_);
+  const auto& txn_rcpts = session_.transaction().recipients;
+  using K = LogField::Kind;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
-    const auto& m = envelope_.recipients[i];
-    auto level = o.delivered() ? spdlog::level::info : spdlog::level::warn;
-    spdlog::log(level, "session={} client={} from=<{}> to=<{}> mailbox={} size={} status={} code={} {} delay={:.1f}ms{}{}",
-                envelope_.session_id, client_, envelope_.reverse_path, m ? m->address : "", m ? m->maildir.string() : "",
-                session_.transaction().message_size, status_word(o), o.code, o.enhanced, ms,
-                o.delivered() ? " file=" : " reason=\"", o.delivered() ? o.location : o.text + "\"");
+    const auto& mb = envelope_.recipients[i];
+    (o.delivered() ? m.delivered_total : o.kind == delivery::Outcome::Kind::temporary ? m.deferred_total : m.rejected_total)
+        .fetch_add(1, std::memory_order_relaxed);
+    const std::string orig_to = i < txn_rcpts.size() ? original_recipient(txn_rcpts[i]) : std::string();
+    log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn,
+              {{"session", envelope_.session_id},
+               {"client", client_},
+               {"from", "<" + envelope_.reverse_path + ">"},
+               {"to", "<" + (mb ? mb->address : std::string()) + ">"},
+               {"orig_to", "<" + orig_to + ">"},
+               {"mailbox", mb ? mb->maildir.string() : std::string()},
+               {"size", std::to_string(size), K::number},
+               {"status", status_word(o)},
+               {"code", std::to_string(o.code), K::number},
+               {"dsn", o.enhanced},
+               {"delay", fmt::format("{:.4f}", std::chrono::duration<double>(elapsed).count()), K::number},
+               {"queue_id", queue_id},
+               {o.delivered() ? "file" : "reason", o.delivered() ? o.location : o.text,
+                o.delivered() ? K::text : K::quoted}});
   }
 }
 

@@ -4,9 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
+#include "mailslot/delivery/fs.hpp"
+#include "mailslot/server/activation.hpp"
 #include "mailslot/server/connection.hpp"
+#include "mailslot/server/http.hpp"
 #include "mailslot/server/listener.hpp"
 
 namespace mailslot::server {
@@ -14,6 +18,7 @@ namespace mailslot::server {
 struct Server::Bound {
   config::Listener config;
   std::string display;  // "127.0.0.1:40123" or "unix:/path"
+  bool from_systemd = false;  // socket activation: systemd owns the socket (and its file)
   Acceptor acceptor;
   Bound(asio::io_context& ioc, config::Listener c) : config(std::move(c)), acceptor(ioc) {}
 };
@@ -28,19 +33,56 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   ctx_.recipients = std::move(recipients);
   ctx_.store = std::move(store);
   ctx_.disk = disk_.get();
+  metrics_ = std::make_unique<Metrics>();
+  disk_->set_metrics(metrics_.get());
+  ctx_.metrics = metrics_.get();
+  delivery::fs::set_fsync_observer(
+      [](void* m, std::chrono::nanoseconds d) { static_cast<Metrics*>(m)->fsync_seconds.observe(d); }, metrics_.get());
 }
 
 Server::~Server() {
+  disk_->join();  // no disk job may outlive metrics_
+  delivery::fs::set_fsync_observer(nullptr, nullptr);
   for (auto& b : bound_) {
+    if (b->config.kind == config::Listener::Kind::unix_socket && b->from_systemd) continue;
     if (b->config.kind == config::Listener::Kind::unix_socket) ::unlink(b->config.path.c_str());
   }
 }
 
 std::vector<std::string> Server::bind() {
   std::vector<std::string> addresses;
+  // Socket activation: sockets systemd passed are adopted for the listeners they match; the
+  // others are bound here; passed sockets no listener names are served too (systemd's unit is
+  // the operator's latest word on where to listen).
+  auto inherited = take_inherited_sockets();
+  auto adopt = [&](std::unique_ptr<Bound>& b, const InheritedSocket& s) {
+    using generic = asio::generic::stream_protocol;
+    error_code ec;
+    b->acceptor.assign(generic(s.family, s.family == AF_UNIX ? 0 : IPPROTO_TCP), s.fd, ec);
+    if (ec) throw std::system_error(ec.value(), std::system_category(), s.display + " (from systemd)");
+    b->display = s.display;
+    b->from_systemd = true;
+    spdlog::info("socket {} passed by systemd (FileDescriptorName={})", s.display, s.name);
+  };
   for (const auto& l : config_->listeners) {
     auto b = std::make_unique<Bound>(ioc_, l);
-    b->display = open_listener(b->acceptor, l);
+    auto it = std::find_if(inherited.begin(), inherited.end(), [&](const auto& s) { return matches(s, l); });
+    if (it != inherited.end()) {
+      adopt(b, *it);
+      inherited.erase(it);
+    } else {
+      b->display = open_listener(b->acceptor, l);
+    }
+    addresses.push_back(b->display);
+    bound_.push_back(std::move(b));
+  }
+  for (const auto& s : inherited) {
+    spdlog::warn("socket {} passed by systemd matches no server.listen entry; serving it anyway", s.display);
+    config::Listener l;
+    l.address = s.display;
+    l.kind = s.family == AF_UNIX ? config::Listener::Kind::unix_socket : config::Listener::Kind::tcp;
+    auto b = std::make_unique<Bound>(ioc_, l);
+    adopt(b, s);
     addresses.push_back(b->display);
     bound_.push_back(std::move(b));
   }
@@ -49,6 +91,7 @@ std::vector<std::string> Server::bind() {
 
 void Server::run() {
   work_.emplace(ioc_.get_executor());
+  if (http_) http_->start();
   for (std::size_t i = 0; i < bound_.size(); ++i) {
     asio::co_spawn(strand_, accept_loop(i), asio::detached);
   }
@@ -83,6 +126,7 @@ awaitable<void> Server::accept_loop(std::size_t index) {
     }
     if (live_.load() >= config_->max_connections) {
       // RFC 5321 §3.8: a server that must refuse service says 421 and closes.
+      metrics_->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("refused client={} listener={}: {} connections open (server.max_connections)", client, b.display,
                    live_.load());
       std::string reply = fmt::format("421 4.7.0 {} Too many connections, try again later\r\n", config_->hostname);
@@ -99,6 +143,8 @@ awaitable<void> Server::accept_loop(std::size_t index) {
 
 void Server::connection_started(const std::shared_ptr<Connection>& c) {
   ++live_;
+  metrics_->connections_open.fetch_add(1, std::memory_order_relaxed);
+  metrics_->connections_total.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   connections_.emplace(c.get(), c);
 }
@@ -109,6 +155,7 @@ void Server::connection_finished(const Connection* c) {
     connections_.erase(c);
   }
   --live_;
+  metrics_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   asio::post(strand_, [this] { finish_if_drained(); });
 }
 

@@ -37,6 +37,16 @@ struct Mail {
   bool fsync = true;
 };
 
+// Operations (issue #7): log format and the metrics/health HTTP listener.
+struct Log {
+  std::string format = "text";     // "text" (key=value) or "json" (one JSON object per line)
+};
+struct Metrics {
+  std::string listen;              // "127.0.0.1:2425"; empty: no HTTP listener
+  std::string host;                // parsed from listen
+  std::uint16_t port = 0;
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -52,6 +62,8 @@ struct Config {
   // Disk jobs queued or running beyond which new transactions get 451 4.3.2 (0: no limit); see
   // DiskPool::admits_new_work().
   std::size_t disk_queue = 1024;
+  Log log;                         // [log]
+  Metrics metrics;                 // [metrics]
 };
 
 }  // namespace mailslot::config

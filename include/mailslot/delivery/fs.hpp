@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,11 @@ int write_all(int fd, std::string_view data);
 // fsync(2) retried on EINTR.
 int fsync_fd(FileSystem& fs, int fd);
 int fsync_fd(int fd);
+
+// Operations (issue #7): called with the duration of every fsync_fd() (files and directories)
+// when set, for the fsync latency histogram. Set once at start-up; `fn` must be thread-safe.
+using FsyncObserver = void (*)(void* context, std::chrono::nanoseconds elapsed);
+void set_fsync_observer(FsyncObserver fn, void* context);
 
 // fsync(2) of a directory, so that names created or removed in it are durable. File systems that
 // cannot fsync a directory (EINVAL, EBADF) count as success, as in Dovecot's fdatasync_path().

@@ -69,6 +69,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point data_started_;
   unsigned message_index_ = 0;
+  // Operations (issue #7): the session counted in mailslot_sessions{state="data"}, and the
+  // message's first bytes, where the MTA's queue id is looked for (top Received: header).
+  void data_ended();
+  bool counted_in_data_ = false;
+  bool committing_ = false;          // the final-dot disk job is running: abort() waits for it
+  bool abort_after_commit_ = false;
+  std::string head_;
 };
 
 }  // namespace mailslot::server

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "mailslot/server/asio.hpp"
+#include "mailslot/server/metrics.hpp"
 
 namespace mailslot::server {
 
@@ -29,6 +30,9 @@ class DiskPool {
   // into "try again later" for new mail, not into an ever longer queue (and the memory of every
   // message waiting in it).
   bool admits_new_work() const { return limit_ == 0 || pending() < limit_; }
+
+  // Queue depth and busy workers are counted here when set (before the first job).
+  void set_metrics(Metrics* m) { metrics_ = m; }
 
   // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
   // rethrown in the caller. f must be copyable-or-trivial to move: pass state by reference (the
@@ -56,7 +60,12 @@ class DiskPool {
           // Keep the caller's io_context alive while the work is away from it.
           auto work = asio::make_work_guard(asio::get_associated_executor(handler));
           pending_.fetch_add(1, std::memory_order_relaxed);
+          if (metrics_ != nullptr) metrics_->disk_queued.fetch_add(1, std::memory_order_relaxed);
           asio::post(pool_, [this, f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+            if (metrics_ != nullptr) {
+              metrics_->disk_queued.fetch_sub(1, std::memory_order_relaxed);
+              metrics_->disk_running.fetch_add(1, std::memory_order_relaxed);
+            }
             std::exception_ptr error;
             std::optional<R> r;
             try {
@@ -65,6 +74,7 @@ class DiskPool {
               error = std::current_exception();
             }
             pending_.fetch_sub(1, std::memory_order_relaxed);
+            if (metrics_ != nullptr) metrics_->disk_running.fetch_sub(1, std::memory_order_relaxed);
             auto ex = work.get_executor();
             asio::post(ex, [handler = std::move(handler), error, r = std::move(r)]() mutable {
               std::move(handler)(error, std::move(r));
@@ -78,6 +88,7 @@ class DiskPool {
   asio::thread_pool pool_;
   const std::size_t limit_;
   std::atomic<std::size_t> pending_{0};
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace mailslot::server

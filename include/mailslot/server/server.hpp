@@ -15,6 +15,7 @@
 #include "mailslot/delivery/recipients.hpp"
 #include "mailslot/server/asio.hpp"
 #include "mailslot/server/disk_pool.hpp"
+#include "mailslot/server/metrics.hpp"
 
 namespace mailslot::server {
 
@@ -26,7 +27,10 @@ struct Context {
   std::shared_ptr<const delivery::Recipients> recipients;
   std::shared_ptr<delivery::MailStore> store;
   DiskPool* disk = nullptr;
+  Metrics* metrics = nullptr;  // never null in a Server's contexts
 };
+
+class HttpServer;
 
 class Server {
  public:
@@ -52,6 +56,20 @@ class Server {
 
   // Live figures for logs and tests.
   std::size_t connections() const { return live_.load(); }
+
+  // --- Operations (issue #7): metrics, health, reload (server_ops.cpp) ---
+  Metrics& metrics() { return *metrics_; }
+  DiskPool& disk() { return *disk_; }
+  // Binds [metrics] listen when set; returns its address ("" when not configured). Before run().
+  std::string bind_metrics();
+  // Reload: connections accepted from now on get `next` (config, recipients, store); connections
+  // already open keep the snapshot they started with. Settings bound at start-up (listeners,
+  // threads, metrics.listen) are not taken from `next`: the caller keeps them.
+  void replace_context(Context next);
+  Context current_context() const;
+  // "" when the listeners accept and mail.root is writable, else why not (checked on the disk
+  // pool: a hanging file system never blocks the event loop).
+  awaitable<std::string> health();
 
   // Called by connections.
   void connection_started(const std::shared_ptr<Connection>& c);
@@ -79,6 +97,10 @@ class Server {
   std::unique_ptr<asio::steady_timer> force_timer_;
   bool stopped_ = false;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  // Operations (issue #7).
+  std::unique_ptr<Metrics> metrics_;
+  mutable std::mutex ctx_mu_;  // guards ctx_ and config_ against replace_context()
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace mailslot::server

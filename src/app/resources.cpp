@@ -1,0 +1,106 @@
+// Loading a configuration and building what runs on it; used at start-up and on every SIGHUP.
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+
+#include "app.hpp"
+#include "mailslot/config/load.hpp"
+#include "mailslot/delivery/fs_faults.hpp"
+#include "mailslot/delivery/maildir_store.hpp"
+
+namespace mailslot::app {
+namespace {
+
+std::shared_ptr<const delivery::Recipients> make_recipients(const config::Config& c) {
+  delivery::StaticRecipientsOptions o;
+  o.root = c.mail.root;
+  o.mailbox_template = c.mail.mailbox;
+  o.domains = c.mail.domains;
+  o.users = c.mail.users;
+  o.fold_case = c.mail.fold_case;
+  return std::make_shared<delivery::StaticRecipients>(std::move(o));
+}
+
+// The mail root must exist and be a directory we can use; create it when missing (first start).
+void prepare_mail_root(const config::Config& c) {
+  std::error_code ec;
+  std::filesystem::create_directories(c.mail.root, ec);
+  if (ec) throw std::runtime_error("mail.root " + c.mail.root.string() + ": " + ec.message());
+  if (!std::filesystem::is_directory(c.mail.root)) {
+    throw std::runtime_error("mail.root " + c.mail.root.string() + " is not a directory");
+  }
+}
+
+std::string listeners_text(const config::Config& c) {
+  std::string s;
+  for (const auto& l : c.listeners) s += (s.empty() ? "" : ",") + l.address;
+  return s;
+}
+
+}  // namespace
+
+config::Config load_config(const std::string& path, const Overrides& o) {
+  config::Config cfg = config::load_file(path);
+  if (!o.listen.empty()) {
+    unsigned mode = cfg.unix_socket_mode;
+    cfg.listeners.clear();
+    for (const auto& a : o.listen) {
+      try {
+        cfg.listeners.push_back(config::parse_listener(a));
+        cfg.listeners.back().mode = mode;  // server.unix_socket_mode still applies
+      } catch (const std::invalid_argument& e) {
+        throw config::ConfigError({std::string("--listen: ") + e.what()});
+      }
+    }
+  }
+  if (!o.log_level.empty()) {
+    if (spdlog::level::from_str(o.log_level) == spdlog::level::off && o.log_level != "off") {
+      throw config::ConfigError({"--log-level: unknown level \"" + o.log_level + "\""});
+    }
+    cfg.log_level = o.log_level;
+  }
+  return cfg;
+}
+
+Resources build_resources(const config::Config& c) {
+  prepare_mail_root(c);
+  Resources r;
+  r.config = std::make_shared<const config::Config>(c);
+  r.recipients = make_recipients(c);
+  delivery::MaildirStoreOptions store_options{c.hostname, c.mail.fsync, c.mail.root};
+  // Test only (docs/reliability.md): fail or slow down chosen file-system calls of the store.
+  if (const char* faults = std::getenv("MAILSLOT_TEST_FS_FAULTS"); faults != nullptr && *faults != '\0') {
+    auto faulty = std::make_shared<delivery::fs::FaultyFileSystem>();
+    delivery::fs::configure_faults(*faulty, faults);
+    store_options.file_system = faulty;
+    spdlog::warn("MAILSLOT_TEST_FS_FAULTS=\"{}\": injecting file-system faults (for tests only)", faults);
+  }
+  r.store = std::make_shared<delivery::MaildirStore>(store_options);
+  // Issue #5: TLS contexts (certificate and key files) are built here, so a reload picks up
+  // renewed certificates and a bad one refuses the whole reload.
+  return r;
+}
+
+void keep_restart_only_settings(const config::Config& running, config::Config& next) {
+  auto keep = [](const char* key, bool differs) {
+    if (differs) spdlog::warn("reload: {} changed; it takes effect only after a restart (keeping the running value)", key);
+  };
+  keep("server.listen (or server.unix_socket_mode)", listeners_text(running) != listeners_text(next) ||
+                                                         running.unix_socket_mode != next.unix_socket_mode);
+  keep("server.io_threads", running.io_threads != next.io_threads);
+  keep("server.disk_threads", running.disk_threads != next.disk_threads);
+  keep("server.disk_queue", running.disk_queue != next.disk_queue);
+  keep("metrics.listen", running.metrics.listen != next.metrics.listen);
+  keep("log.format", running.log.format != next.log.format);
+  next.listeners = running.listeners;
+  next.unix_socket_mode = running.unix_socket_mode;
+  next.io_threads = running.io_threads;
+  next.disk_threads = running.disk_threads;
+  next.disk_queue = running.disk_queue;
+  next.metrics = running.metrics;
+  next.log = running.log;
+}
+
+}  // namespace mailslot::app
