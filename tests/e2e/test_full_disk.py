@@ -107,7 +107,7 @@ class FullDisk(DaemonTestCase):
         self.assertStoredOnce("carol", small, 1)
         self.assertNothingPartial("alice", 2)
         self.assertTmpEmpty(self.d)
-        self.assertIsNotNone(self.d.wait_log(r"to=<full@example\.test>.*code=452 4\.3\.1", 5), self.d.log())
+        self.assertIsNotNone(self.d.wait_log(r"to=<full@example\.test>.*code=452 dsn=4\.3\.1", 5), self.d.log())
 
         # Space comes back: the same daemon delivers to that mailbox again.
         os.unlink(self.filler)
