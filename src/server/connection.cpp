@@ -94,7 +94,7 @@ awaitable<void> Connection::run() {
         continue;
       }
 
-      const bool in_data = session_.state() == lmtp::Session::State::data;
+      const bool in_data = session_.reading_content();  // DATA after 354, or a BDAT chunk's octets
       // The large buffer exists only while a message is coming in (idle sessions stay small);
       // allocated uninitialised: zero-filling 64 KiB per message showed up in the profile.
       if (in_data && !data_buf_) data_buf_ = std::make_unique_for_overwrite<char[]>(kDataReadSize);
