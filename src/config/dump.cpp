@@ -63,6 +63,7 @@ std::string to_toml(const Config& c) {
   o << "users = " << list(c.mail.users) << "\n";
   o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
   o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
+  o << "x_original_to = " << (c.mail.x_original_to ? "true" : "false") << "\n";
   return o.str();
 }
 

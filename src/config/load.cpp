@@ -257,6 +257,7 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.string_list(t, "users", "mail.users", c.mail.users);
   r.boolean(t, "fold_case", "mail.fold_case", c.mail.fold_case);
   r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
+  r.boolean(t, "x_original_to", "mail.x_original_to", c.mail.x_original_to);
   if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
   if (c.mail.domains.empty()) r.problem(&t, "mail.domains", "is required: the domains delivered here");
   for (const auto& d : c.mail.domains) {

@@ -48,6 +48,20 @@ lmtp::Reply reply_for(const delivery::Outcome& o, const std::string& address, co
   return {o.code, o.enhanced, "<" + address + "> " + o.text};
 }
 
+// RFC 3461 parameters on the delivery log line (empty unless the client sent them): orig_to=<>
+// (ORCPT, xtext-decoded), notify=, and once per message envid= and ret=.
+std::string dsn_log_fields(const lmtp::Transaction& t, std::size_t i) {
+  std::string f;
+  if (i < t.recipients.size()) {
+    const auto& r = t.recipients[i];
+    if (r.orcpt) f += fmt::format(" orig_to=<{}>", r.orcpt->address);
+    if (r.notify != 0) f += " notify=" + lmtp::dsn_notify_text(r.notify);
+  }
+  if (t.dsn_envid) f += fmt::format(" envid=\"{}\"", *t.dsn_envid);
+  if (t.dsn_ret != lmtp::DsnRet::unspecified) f += t.dsn_ret == lmtp::DsnRet::full ? " ret=FULL" : " ret=HDRS";
+  return f;
+}
+
 const char* status_word(const delivery::Outcome& o) {
   switch (o.kind) {
     case delivery::Outcome::Kind::delivered:
@@ -255,7 +269,12 @@ awaitable<void> Connection::open_message() {
   envelope_.reverse_path = txn.reverse_path.null ? std::string() : txn.reverse_path.mailbox.to_string();
   for (const auto& rcpt : txn.recipients) {
     envelope_.recipients.push_back(std::static_pointer_cast<const delivery::Mailbox>(rcpt.resolved));
+    // RFC 3461 §4.2 ORCPT (only when DSN is offered) and the address as sent, for X-Original-To.
+    envelope_.original_recipients.push_back(rcpt.orcpt && rcpt.orcpt->is_rfc822() ? rcpt.orcpt->address : "");
+    envelope_.forward_paths.push_back(rcpt.forward_path.mailbox.to_string());
   }
+  envelope_.smtputf8 = txn.smtputf8;
+  envelope_.x_original_to = ctx_.config->mail.x_original_to;
   envelope_.client_helo = session_.client_name();
   envelope_.client_address = client_ == "unix" ? std::string() : client_;
   envelope_.session_id = fmt::format("{}.{}", id_, message_index_);
@@ -359,10 +378,11 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     const auto& o = outcomes[i];
     const auto& m = envelope_.recipients[i];
     auto level = o.delivered() ? spdlog::level::info : spdlog::level::warn;
-    spdlog::log(level, "session={} client={} from=<{}> to=<{}> mailbox={} size={} status={} code={} {} delay={:.1f}ms{}{}",
+    spdlog::log(level, "session={} client={} from=<{}> to=<{}> mailbox={} size={} status={} code={} {} delay={:.1f}ms{}{}{}",
                 envelope_.session_id, client_, envelope_.reverse_path, m ? m->address : "", m ? m->maildir.string() : "",
                 session_.transaction().message_size, status_word(o), o.code, o.enhanced, ms,
-                o.delivered() ? " file=" : " reason=\"", o.delivered() ? o.location : o.text + "\"");
+                o.delivered() ? " file=" : " reason=\"", o.delivered() ? o.location : o.text + "\"",
+                dsn_log_fields(session_.transaction(), i));
   }
 }
 

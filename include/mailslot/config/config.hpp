@@ -35,6 +35,7 @@ struct Mail {
   std::vector<std::string> users;                      // empty: every local part exists
   bool fold_case = true;
   bool fsync = true;
+  bool x_original_to = false;  // X-Original-To: on single-recipient copies (ORCPT, else RCPT as sent)
 };
 
 struct Config {

@@ -24,6 +24,15 @@ struct Envelope {
   std::string session_id;           // mailslot's id for the session/transaction, also in logs
   std::string hostname;             // our name
   std::chrono::system_clock::time_point received_at;
+
+  // Extensions (docs/conformance.md).
+  bool smtputf8 = false;  // MAIL SMTPUTF8 (RFC 6531): addresses may be UTF-8, also in trace headers
+  // RFC 3461 ORCPT per recipient, parallel to `recipients` ("" when not given or not rfc822-typed).
+  std::vector<std::string> original_recipients;
+  // X-Original-To: on a single-recipient copy (config mail.x_original_to): the ORCPT, else the
+  // forward-path as the client sent it (before any mapping of ours).
+  bool x_original_to = false;
+  std::vector<std::string> forward_paths;  // parallel to `recipients`: the RCPT address as sent
 };
 
 }  // namespace mailslot::delivery
