@@ -48,20 +48,6 @@ lmtp::Reply reply_for(const delivery::Outcome& o, const std::string& address, co
   return {o.code, o.enhanced, "<" + address + "> " + o.text};
 }
 
-// RFC 3461 parameters on the delivery log line (empty unless the client sent them): orig_to=<>
-// (ORCPT, xtext-decoded), notify=, and once per message envid= and ret=.
-std::string dsn_log_fields(const lmtp::Transaction& t, std::size_t i) {
-  std::string f;
-  if (i < t.recipients.size()) {
-    const auto& r = t.recipients[i];
-    if (r.orcpt) f += fmt::format(" orig_to=<{}>", r.orcpt->address);
-    if (r.notify != 0) f += " notify=" + lmtp::dsn_notify_text(r.notify);
-  }
-  if (t.dsn_envid) f += fmt::format(" envid=\"{}\"", *t.dsn_envid);
-  if (t.dsn_ret != lmtp::DsnRet::unspecified) f += t.dsn_ret == lmtp::DsnRet::full ? " ret=FULL" : " ret=HDRS";
-  return f;
-}
-
 const char* status_word(const delivery::Outcome& o) {
   switch (o.kind) {
     case delivery::Outcome::Kind::delivered:
@@ -272,7 +258,10 @@ awaitable<void> Connection::open_message() {
     // RFC 3461 §4.2 ORCPT (only when DSN is offered) and the address as sent, for X-Original-To.
     envelope_.original_recipients.push_back(rcpt.orcpt && rcpt.orcpt->is_rfc822() ? rcpt.orcpt->address : "");
     envelope_.forward_paths.push_back(rcpt.forward_path.mailbox.to_string());
+    envelope_.dsn_notify.push_back(rcpt.notify);
   }
+  envelope_.dsn_envid = txn.dsn_envid;
+  envelope_.dsn_ret = txn.dsn_ret;
   envelope_.smtputf8 = txn.smtputf8;
   envelope_.x_original_to = ctx_.config->mail.x_original_to;
   envelope_.client_helo = session_.client_name();
@@ -382,7 +371,7 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
                 envelope_.session_id, client_, envelope_.reverse_path, m ? m->address : "", m ? m->maildir.string() : "",
                 session_.transaction().message_size, status_word(o), o.code, o.enhanced, ms,
                 o.delivered() ? " file=" : " reason=\"", o.delivered() ? o.location : o.text + "\"",
-                dsn_log_fields(session_.transaction(), i));
+                delivery::dsn_log_fields(envelope_, i));  // RFC 3461: orig_to= notify= envid= ret=
   }
 }
 
