@@ -348,7 +348,11 @@ awaitable<void> Connection::discard_message() {
       owned->discard();
     });
   }
-  if (session_.state() != lmtp::Session::State::closed) {
+  if (session_.state() != lmtp::Session::State::closed && session_.transaction().recipients.empty()) {
+    // RSET or LHLO between BDAT chunks: the client abandoned the message; nothing was refused.
+    spdlog::info("session={} client={} from=<{}> message abandoned by the client", id_, client_,
+                 envelope_.reverse_path);
+  } else if (session_.state() != lmtp::Session::State::closed) {
     spdlog::info("session={} client={} from=<{}> status=rejected size={} message discarded", id_, client_,
                  envelope_.reverse_path, session_.transaction().message_size);
   }

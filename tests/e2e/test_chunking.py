@@ -103,6 +103,18 @@ class Chunking(DaemonTestCase):
         self.assertEqual(c.cmd("NOOP")[0], 250)
         self.assertTmpEmpty(self.d)
 
+    def test_rset_between_chunks_abandons_the_message(self):
+        before = set(self.d.all_files("new"))
+        c = self.session()
+        c.send(b"MAIL FROM:<bob@example.net>\r\nRCPT TO:<alice@example.test>\r\n" + bdat(b"x" * 70000) + b"RSET\r\n")
+        self.assertEqual([x[0] for x in c.replies(4)], [250, 250, 250, 250])
+        self.assertTrue(wait_until(lambda: "message abandoned by the client" in self.d.log(), 10), self.d.log()[-2000:])
+        # The session goes on: a new transaction by BDAT is delivered.
+        c.send(b"MAIL FROM:<bob@example.net>\r\nRCPT TO:<alice@example.test>\r\n" + bdat(b"after\r\n", last=True))
+        self.assertEqual([x[0] for x in c.replies(3)], [250, 250, 250])
+        self.assertEqual(len(set(self.d.all_files("new")) - before), 1)
+        self.assertTmpEmpty(self.d)
+
     def test_client_gone_mid_chunk_leaves_nothing(self):
         before = set(self.d.all_files("new"))
         c = self.session()
