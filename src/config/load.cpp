@@ -273,6 +273,12 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.unknown_keys(t, "mail");
 }
 
+void read_lmtp(Reader& r, const toml::table& t, Config& c) {
+  r.boolean(t, "chunking", "lmtp.chunking", c.extensions.chunking);
+  r.boolean(t, "smtputf8", "lmtp.smtputf8", c.extensions.smtputf8);
+  r.unknown_keys(t, "lmtp");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -285,6 +291,7 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   } else {
     r.problem(nullptr, "mail", "section is required (mail.root and mail.domains)");
   }
+  if (const auto* t = r.table(doc, "lmtp", "lmtp")) read_lmtp(r, *t, c);
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

@@ -96,5 +96,26 @@ class Extensions(DaemonTestCase):
         self.assertEqual(c.cmd("QUIT")[0], 221)
 
 
+class ExtensionsSwitchedOff(DaemonTestCase):
+    def test_lmtp_chunking_and_smtputf8_off(self):
+        d = self.start_daemon({"lmtp": {"chunking": False, "smtputf8": False}})
+        c = d.connect()
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        code, caps = c.cmd("LHLO client.test")
+        self.assertEqual(code, 250)
+        caps = caps.upper().split(b"\n")
+        for ext in (b"CHUNKING", b"BINARYMIME", b"SMTPUTF8"):
+            self.assertNotIn(ext, caps)
+        self.assertIn(b"PIPELINING", caps)
+        self.assertReply(c.cmd("MAIL FROM:<s@example.net> SMTPUTF8"), 555, "5.5.4")
+        self.assertReply(c.cmd("MAIL FROM:<s@example.net> BODY=BINARYMIME"), 501, "5.5.4")
+        self.assertReply(c.cmd("MAIL FROM:<s@example.net>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{USER}@example.test>".encode()), 553, "5.6.7")
+        self.assertReply(c.cmd("RCPT TO:<a@example.test>"), 250)
+        self.assertReply(c.cmd("BDAT 1 LAST"), 502, "5.5.1")
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+
+
 if __name__ == "__main__":
     unittest.main()

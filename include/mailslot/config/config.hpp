@@ -38,6 +38,13 @@ struct Mail {
   bool x_original_to = false;  // X-Original-To: on single-recipient copies (ORCPT, else RCPT as sent)
 };
 
+// [lmtp]: LHLO extensions that can be switched off (docs/conformance.md). DSN is not here: it is
+// not offered until success DSNs exist (issue #11).
+struct Extensions {
+  bool chunking = true;  // CHUNKING and BINARYMIME (RFC 3030)
+  bool smtputf8 = true;  // SMTPUTF8 (RFC 6531)
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -49,6 +56,7 @@ struct Config {
   unsigned io_threads = 1;         // threads running the event loop
   unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
+  Extensions extensions;
   std::string log_level = "info";
 };
 

@@ -27,6 +27,8 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.mail.mailbox, "{domain}/{user}/Maildir");
   EXPECT_TRUE(c.mail.fsync);
   EXPECT_FALSE(c.mail.x_original_to);
+  EXPECT_TRUE(c.extensions.chunking);
+  EXPECT_TRUE(c.extensions.smtputf8);
   EXPECT_EQ(c.disk_threads, 64u);
   EXPECT_EQ(c.io_threads, 1u);
   EXPECT_FALSE(c.hostname.empty());  // gethostname()
@@ -58,6 +60,9 @@ users = ["alice"]
 fold_case = false
 fsync = false
 x_original_to = true
+[lmtp]
+chunking = false
+smtputf8 = false
 )");
   EXPECT_EQ(c.hostname, "mx.test");
   ASSERT_EQ(c.listeners.size(), 2u);
@@ -82,6 +87,8 @@ x_original_to = true
   EXPECT_FALSE(c.mail.fold_case);
   EXPECT_FALSE(c.mail.fsync);
   EXPECT_TRUE(c.mail.x_original_to);
+  EXPECT_FALSE(c.extensions.chunking);
+  EXPECT_FALSE(c.extensions.smtputf8);
 }
 
 // Every problem is reported at once, each naming the source, line and key.
@@ -229,6 +236,8 @@ TEST(ToToml, RoundTrips) {
   EXPECT_EQ(again.mail.root, c.mail.root);
   EXPECT_EQ(again.hostname, c.hostname);
   EXPECT_EQ(again.mail.x_original_to, c.mail.x_original_to);
+  EXPECT_EQ(again.extensions.chunking, c.extensions.chunking);
+  EXPECT_EQ(again.extensions.smtputf8, c.extensions.smtputf8);
 }
 
 }  // namespace
