@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "mailslot/delivery/domain_name.hpp"
+#include "mailslot/delivery/local_part.hpp"
 #include "mailslot/delivery/recipients.hpp"
 #include "mailslot/lmtp/ascii.hpp"
 #include "mailslot/lmtp/utf8.hpp"
@@ -97,8 +98,10 @@ StaticRecipients::StaticRecipients(StaticRecipientsOptions options) : opt_(std::
     if (!n) throw std::invalid_argument("mail domain '" + d + "' is not a valid IDNA2008 domain name");
     d = n->ascii;
   }
-  if (opt_.fold_case) {
-    for (auto& u : opt_.users) u = lower(u);
+  for (auto& u : opt_.users) {
+    // Listed users compare in NFC, like the local parts they are compared with.
+    if (auto n = nfc_local_part(u)) u = std::move(*n);
+    if (opt_.fold_case) u = lower(u);
   }
 }
 
@@ -121,9 +124,13 @@ Resolution StaticRecipients::resolve(const lmtp::Mailbox& address) const {
   if (!contains(opt_.domains, domain))
     return refuse(Status::unknown_domain, "Domain " + domain + " is not served here");
 
+  // RFC 6530 §10.1 / RFC 6532 §3.1: a UTF-8 local part is compared and stored in NFC, so the NFC
+  // and NFD spellings of "jörg" reach one Maildir. Malformed UTF-8 is refused.
+  auto nfc = nfc_local_part(address.local_part);
+  if (!nfc) return refuse(Status::bad_mailbox, "Mailbox name not allowed");
   std::string local = postmaster       ? std::string("postmaster")
-                      : opt_.fold_case ? lower(address.local_part)
-                                       : address.local_part;
+                      : opt_.fold_case ? lower(*nfc)
+                                       : std::move(*nfc);
   if (!is_safe_path_component(local) || !is_safe_path_component(domain))
     return refuse(Status::bad_mailbox, "Mailbox name not allowed");
   if (!postmaster && !opt_.users.empty() && !contains(opt_.users, local))

@@ -83,6 +83,16 @@ class Extensions(DaemonTestCase):
         ascii_copy = [f for f in files if fields_of(f)["delivered-to"] == f"a@{IDN_ALABEL}".encode()][0]
         self.assertEqual(fields_of(ascii_copy)["x-original-to"], f"A@{IDN_ALABEL}".encode())
 
+    def test_nfd_and_nfc_local_parts_reach_one_maildir(self):
+        s = lmtp_client(self.d)
+        self.addCleanup(s.close)
+        content = message("nfc", ["one Maildir for j\u00f6rg".encode()])
+        for local in ("jo\u0308rg", "j\u00f6rg"):  # NFD, NFC
+            self.assertEqual(s.sendmail("s@example.net", [f"{local}@example.test"], content, mail_options=["SMTPUTF8"]), {})
+        s.quit()
+        self.assertEqual(len(self.d.files("j\u00f6rg")), 2, self.d.all_files())
+        self.assertEqual(self.d.files("jo\u0308rg"), [])
+
     def test_dsn_parameters_refused_while_dsn_is_not_offered(self):
         c = self.d.connect()
         self.addCleanup(c.close)

@@ -185,6 +185,19 @@ TEST(StaticRecipients, InternationalDomainsCompareAsALabels) {
   EXPECT_EQ(r.resolve(addr("a", "xn--zz.test")).status, Status::unknown_domain);
 }
 
+TEST(StaticRecipients, Utf8LocalPartsCompareAndMapInNfc) {
+  StaticRecipientsOptions o = options();
+  o.users = {"jo\xcc\x88rg"};  // listed in NFD
+  const StaticRecipients r(o);
+  for (const char* local : {"j\xc3\xb6rg", "jo\xcc\x88rg", "J\xc3\xb6rg"}) {  // NFC, NFD, ASCII upper case
+    const Resolution res = r.resolve(addr(local, "example.test"));
+    ASSERT_EQ(res.status, Status::ok) << local << ": " << res.reason;
+    EXPECT_EQ(res.mailbox->maildir, "/var/mail/example.test/j\xc3\xb6rg/Maildir") << local;
+    EXPECT_EQ(res.mailbox->address, "j\xc3\xb6rg@example.test") << local;
+  }
+  EXPECT_EQ(r.resolve(addr("jorg", "example.test")).status, Status::unknown_user);
+}
+
 TEST(StaticRecipients, InvalidIdnaDomainInConfigIsAnError) {
   StaticRecipientsOptions o = options();
   o.domains = {"xn--zz.test"};
