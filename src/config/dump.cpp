@@ -64,6 +64,10 @@ std::string to_toml(const Config& c) {
   o << "users = " << list(c.mail.users) << "\n";
   o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
   o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
+  o << "x_original_to = " << (c.mail.x_original_to ? "true" : "false") << "\n";
+  o << "\n[lmtp]\n";
+  o << "chunking = " << (c.extensions.chunking ? "true" : "false") << "\n";
+  o << "smtputf8 = " << (c.extensions.smtputf8 ? "true" : "false") << "\n";
   o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
   o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
   return o.str();

@@ -258,6 +258,7 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.string_list(t, "users", "mail.users", c.mail.users);
   r.boolean(t, "fold_case", "mail.fold_case", c.mail.fold_case);
   r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
+  r.boolean(t, "x_original_to", "mail.x_original_to", c.mail.x_original_to);
   if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
   if (c.mail.domains.empty()) r.problem(&t, "mail.domains", "is required: the domains delivered here");
   for (const auto& d : c.mail.domains) {
@@ -297,6 +298,13 @@ void read_metrics(Reader& r, const toml::table& t, Config& c) {
   r.unknown_keys(t, "metrics");
 }
 
+// [lmtp]: LHLO extensions (issue #9).
+void read_lmtp(Reader& r, const toml::table& t, Config& c) {
+  r.boolean(t, "chunking", "lmtp.chunking", c.extensions.chunking);
+  r.boolean(t, "smtputf8", "lmtp.smtputf8", c.extensions.smtputf8);
+  r.unknown_keys(t, "lmtp");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -311,6 +319,7 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   }
   if (const auto* t = r.table(doc, "log", "log")) read_log(r, *t, c);
   if (const auto* t = r.table(doc, "metrics", "metrics")) read_metrics(r, *t, c);
+  if (const auto* t = r.table(doc, "lmtp", "lmtp")) read_lmtp(r, *t, c);
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

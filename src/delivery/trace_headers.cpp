@@ -7,6 +7,8 @@
 #include <ctime>
 #include <string_view>
 
+#include "mailslot/lmtp/utf8.hpp"
+
 namespace mailslot::delivery {
 
 namespace {
@@ -14,17 +16,30 @@ namespace {
 // Client-supplied values (LHLO argument, addresses) go into header lines. Dropping CR, LF and every
 // other control byte keeps each on its line, so a client cannot end our header and start its own
 // (header injection). Tokens lose whitespace too, so "from a by b" cannot fake a clause. Bytes of
-// 0x80 and above become '?': RFC 5322 §2.2 header fields are US-ASCII (we do not offer SMTPUTF8, so
-// RFC 6532 does not apply), and a visible '?' keeps "ex\xc3\xa4mple" from reading as a real "exmple".
+// 0x80 and above become '?' unless the transaction used SMTPUTF8: RFC 5322 §2.2 header fields are
+// US-ASCII, and a visible '?' keeps "ex\xc3\xa4mple" from reading as a real "exmple".
 // Lengths are capped so every line stays below RFC 5322 §2.1.1's 998 octets.
-std::string clean(std::string_view s, std::size_t max, bool token) {
+//
+// With SMTPUTF8 (RFC 6531), RFC 6532 §3 allows UTF-8 in header fields: addresses, which the lmtp
+// parser has checked to be well-formed UTF-8, keep their characters then (`utf8`); the cap never
+// cuts a character in two. The LHLO argument is never checked, so it always gets '?'.
+std::string clean(std::string_view s, std::size_t max, bool token, bool utf8 = false) {
+  if (utf8 && !lmtp::utf8::is_valid(s)) utf8 = false;
   std::string out;
   out.reserve(s.size() < max ? s.size() : max);
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) continue;
     if (token && u == ' ') continue;
     if (out.size() == max) break;
+    if (u >= 0x80 && utf8) {
+      std::size_t len = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : 2;  // a lead octet: the string is valid
+      if (out.size() + len > max) break;
+      out.append(s.substr(i, len));
+      i += len - 1;
+      continue;
+    }
     out += u >= 0x80 ? '?' : c;
   }
   return out;
@@ -57,12 +72,22 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t) {
 
 std::string trace_headers(const Envelope& e) {
   const bool one = e.recipients.size() == 1 && e.recipients.front() != nullptr;
-  const std::string rcpt = one ? clean(e.recipients.front()->address, kMaxAddress, false) : "";
+  const bool u8 = e.smtputf8;
+  const std::string rcpt = one ? clean(e.recipients.front()->address, kMaxAddress, false, u8) : "";
 
   std::string h;
   // RFC 5321 §4.4: the final delivery adds Return-Path with the reverse-path, "<>" for the null sender.
-  h += "Return-Path: <" + clean(e.reverse_path, kMaxAddress, false) + ">\r\n";
+  h += "Return-Path: <" + clean(e.reverse_path, kMaxAddress, false, u8) + ">\r\n";
   if (one) h += "Delivered-To: " + rcpt + "\r\n";
+  // Like Postfix's local(8): the recipient before any rewriting, for the one recipient of this
+  // copy. A hard-linked copy shared by several recipients cannot carry one per recipient, so
+  // it gets none (docs/conformance.md).
+  if (one && e.x_original_to) {
+    std::string original = e.original_recipients.empty() ? std::string() : e.original_recipients.front();
+    if (original.empty() && !e.forward_paths.empty()) original = e.forward_paths.front();
+    original = clean(original, kMaxAddress, false, u8);
+    if (!original.empty()) h += "X-Original-To: " + original + "\r\n";
+  }
 
   std::string helo = clean(e.client_helo, kMaxToken, true);
   if (helo.empty()) helo = "unknown";
@@ -74,7 +99,8 @@ std::string trace_headers(const Envelope& e) {
 
   // Folded one clause per line (CRLF + tab, RFC 5322 §2.2.3), as Postfix and Dovecot write it.
   h += "Received: from " + helo + " " + peer + "\r\n";
-  h += "\tby " + host + " (mailslot) with LMTP";
+  // RFC 6531 §3.7.3: the "with" protocol of a transaction that used SMTPUTF8 is UTF8LMTP.
+  h += "\tby " + host + (u8 ? " (mailslot) with UTF8LMTP" : " (mailslot) with LMTP");
   if (!id.empty()) h += " id " + id;
   if (one) h += "\r\n\tfor <" + rcpt + ">";
   h += "; " + rfc5322_date(e.received_at) + "\r\n";

@@ -1,7 +1,10 @@
-// RFC 5321 §4.1.2 Path grammar and §4.5.3.1 size limits. ASCII only for now: SMTPUTF8
-// (RFC 6531) is not offered, so any octet >= 0x80 is a syntax error here.
+// RFC 5321 §4.1.2 Path grammar and §4.5.3.1 size limits, with RFC 6531 §3.3's UTF-8 extension:
+// UTF8-non-ascii is allowed in atext, qtextSMTP and sub-domains (U-labels), and must be
+// well-formed. Whether the transaction may use it (SMTPUTF8 on MAIL) is the session's business;
+// whether a U-label is a valid IDNA2008 label is decided where domains are compared (delivery).
 #include "mailslot/lmtp/address.hpp"
 #include "mailslot/lmtp/ascii.hpp"
+#include "mailslot/lmtp/utf8.hpp"
 
 #include <cstddef>
 
@@ -18,15 +21,18 @@ bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_let_dig(char c) { return is_alpha(c) || is_digit(c); }
 bool is_hex(char c) { return is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'); }
+// An octet of a UTF8-non-ascii character (RFC 6531 §3.3); well-formedness is checked on the whole.
+bool is_utf8_octet(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 
-// RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 uses it for Atom.
+// RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 uses it for Atom; RFC 6531 §3.3: atext =/ UTF8-non-ascii.
 bool is_atext(char c) {
   constexpr std::string_view kSpecials = "!#$%&'*+-/=?^_`{|}~";
-  return is_let_dig(c) || kSpecials.find(c) != std::string_view::npos;
+  return is_let_dig(c) || kSpecials.find(c) != std::string_view::npos || is_utf8_octet(c);
 }
 
-// RFC 5321 §4.1.2 qtextSMTP = %d32-33 / %d35-91 / %d93-126 (no '"', no '\').
-bool is_qtext(char c) { return c >= 32 && c <= 126 && c != '"' && c != '\\'; }
+// RFC 5321 §4.1.2 qtextSMTP = %d32-33 / %d35-91 / %d93-126 (no '"', no '\\'); RFC 6531 §3.3 adds
+// UTF8-non-ascii.
+bool is_qtext(char c) { return (c >= 32 && c <= 126 && c != '"' && c != '\\') || is_utf8_octet(c); }
 
 // RFC 5321 §4.1.3 dcontent = %d33-90 / %d94-126 (printable, no "[", "\", "]").
 bool is_dcontent(char c) { return c >= 33 && c <= 126 && c != '[' && c != '\\' && c != ']'; }
@@ -48,11 +54,13 @@ bool is_dot_string(std::string_view s) {
   return true;
 }
 
-// Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig; sub-domain = Let-dig [Ldh-str].
+// Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig; sub-domain = Let-dig [Ldh-str];
+// RFC 6531 §3.3: sub-domain =/ U-label (here: any label holding UTF-8 octets).
 bool is_sub_domain(std::string_view s) {
-  if (s.empty() || !is_let_dig(s.front()) || !is_let_dig(s.back())) return false;
+  auto let_dig = [](char c) { return is_let_dig(c) || is_utf8_octet(c); };
+  if (s.empty() || !let_dig(s.front()) || !let_dig(s.back())) return false;
   for (char c : s) {
-    if (!is_let_dig(c) && c != '-') return false;
+    if (!let_dig(c) && c != '-') return false;
   }
   return true;
 }
@@ -161,16 +169,18 @@ std::size_t scan_domain(std::string_view text, std::size_t i) {
     while (i < text.size() && text[i] != ']') ++i;
     return i < text.size() ? i + 1 : i;
   }
-  while (i < text.size() && (is_let_dig(text[i]) || text[i] == '-' || text[i] == '.')) ++i;
+  while (i < text.size() && (is_let_dig(text[i]) || text[i] == '-' || text[i] == '.' || is_utf8_octet(text[i]))) ++i;
   return i;
 }
 
 }  // namespace
 
 bool is_valid_domain(std::string_view s) {
-  if (s.empty() || s.size() > kMaxDomain) return false;
+  if (s.empty() || s.size() > kMaxDomain || !utf8::is_valid(s)) return false;
   return s.front() == '[' ? is_address_literal(s) : is_dot_domain(s);
 }
+
+bool Mailbox::is_utf8() const { return utf8::has_non_ascii(local_part) || utf8::has_non_ascii(domain); }
 
 std::string Mailbox::to_string() const {
   std::string local = is_dot_string(local_part) ? local_part : quote_local_part(local_part);
@@ -250,10 +260,11 @@ std::optional<Path> parse_path(std::string_view text, std::size_t& consumed, Pat
       }
     }
     if (!closed) return fail(n, PathError::bad_local_part);
+    if (!utf8::is_valid(path.mailbox.local_part)) return fail(local_start, PathError::bad_local_part);
   } else {
     while (i < n && (is_atext(text[i]) || text[i] == '.')) ++i;
     const std::string_view raw = text.substr(local_start, i - local_start);
-    if (!is_dot_string(raw)) return fail(i, PathError::bad_local_part);
+    if (!is_dot_string(raw) || !utf8::is_valid(raw)) return fail(i, PathError::bad_local_part);
     path.mailbox.local_part.assign(raw);
   }
   const std::size_t local_len = i - local_start;
@@ -270,8 +281,8 @@ std::optional<Path> parse_path(std::string_view text, std::size_t& consumed, Pat
     if (i >= n) return fail(n, PathError::bad_domain);
     if (text[i] != '>') return fail(i, PathError::bad_domain);
     if (domain.size() > kMaxDomain) return fail(i, PathError::too_long);
-    const bool ok =
-        !domain.empty() && domain.front() == '[' ? is_address_literal(domain) : is_dot_domain(domain);
+    const bool ok = !domain.empty() && domain.front() == '[' ? is_address_literal(domain)
+                                                             : is_dot_domain(domain) && utf8::is_valid(domain);
     if (!ok) return fail(i, PathError::bad_domain);
     path.mailbox.domain.assign(domain);
   }

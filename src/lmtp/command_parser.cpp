@@ -1,12 +1,14 @@
 // Command line grammar (RFC 5321 §4.1.1 and §4.1.2, RFC 2033 §4.1). Pure syntax: whether a
 // command is allowed now, and what a parameter means, is the session's business.
 #include <array>
+#include <cstdint>
 #include <cstddef>
 #include <string_view>
 #include <utility>
 
 #include "mailslot/lmtp/command.hpp"
 #include "mailslot/lmtp/ascii.hpp"
+#include "mailslot/lmtp/utf8.hpp"
 
 namespace mailslot::lmtp {
 
@@ -53,7 +55,7 @@ constexpr std::array kVerbs{
     VerbName{"TURN", Verb::not_implemented},
     VerbName{"ATRN", Verb::not_implemented},
     VerbName{"ETRN", Verb::not_implemented},
-    VerbName{"BDAT", Verb::not_implemented},
+    VerbName{"BDAT", Verb::bdat},
     VerbName{"STARTTLS", Verb::not_implemented},
     VerbName{"AUTH", Verb::not_implemented},
     VerbName{"XCLIENT", Verb::not_implemented},
@@ -84,13 +86,15 @@ bool is_esmtp_keyword(std::string_view s) {
   return true;
 }
 
-// esmtp-value = 1*(%d33-60 / %d62-126): printable, no "=" and no space.
+// esmtp-value = 1*(%d33-60 / %d62-126): printable, no "=" and no space; RFC 6531 §3.3 adds
+// UTF8-non-ascii, which must be well-formed.
 bool is_esmtp_value(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) continue;
     if (c < 33 || c > 126 || c == '=') return false;
   }
-  return true;
+  return utf8::is_valid(s);
 }
 
 // Mail-parameters / Rcpt-parameters = esmtp-param *(SP esmtp-param). Several spaces are
@@ -153,6 +157,30 @@ void parse_path_command(std::string_view rest, std::string_view keyword, bool fo
   }
 }
 
+// RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF, chunk-size = 1*DIGIT,
+// end-marker = "LAST". A size beyond 64 bits saturates: it can only be refused as too big.
+void parse_bdat(std::string_view rest, Command& cmd) {
+  const std::size_t sp = rest.find(' ');
+  const std::string_view size = rest.substr(0, sp);
+  const std::string_view marker = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+  if (size.empty() || (sp != std::string_view::npos && !(marker.size() == 4 && istarts_with(marker, "LAST")))) {
+    cmd.error = SyntaxError::bad_arguments;
+    return;
+  }
+  constexpr std::uint64_t kMax = ~std::uint64_t{0};
+  std::uint64_t n = 0;
+  for (char c : size) {
+    if (c < '0' || c > '9') {
+      cmd.error = SyntaxError::bad_arguments;
+      return;
+    }
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    n = n > (kMax - d) / 10 ? kMax : n * 10 + d;
+  }
+  cmd.chunk_size = n;
+  cmd.last = sp != std::string_view::npos;
+}
+
 }  // namespace
 
 Command parse_command(std::string_view line) {
@@ -189,6 +217,9 @@ Command parse_command(std::string_view line) {
       // NOOP and HELP take an optional string (§4.1.1.9, §4.1.1.8); an argument to QUIT is
       // ignored so that a client can always leave.
       cmd.argument.assign(trim(rest));
+      break;
+    case Verb::bdat:
+      parse_bdat(rest, cmd);
       break;
     case Verb::not_implemented:
     case Verb::unknown:

@@ -46,13 +46,18 @@ void Session::process() {
   while (!has_request() && state_ != State::closed) {
     // Draining: what is in progress (a message in DATA) finishes; no new command is taken, even
     // one already pipelined behind the final ".".
-    if (draining_ && state_ != State::data) {
+    if (draining_ && state_ != State::data && state_ != State::bdat) {
       shutdown();
       break;
     }
     if (state_ == State::data) {
       process_data();
       if (!has_request()) break;  // input exhausted inside the message
+      continue;
+    }
+    if (state_ == State::bdat) {  // session_chunking.cpp
+      process_chunk();
+      if (!has_request() && state_ == State::bdat) break;  // input exhausted inside the chunk
       continue;
     }
     const std::string_view pending(in_.data() + in_pos_, in_.size() - in_pos_);
@@ -150,7 +155,12 @@ void Session::process_data() {
 
 // The terminator arrived and every byte was appended (or the message is refused).
 void Session::finish_data() {
-  if (data_failure_) {
+  if (data_failure_ && !message_open_) {
+    // A BDAT message whose spool never opened (too big from its first chunk, open failed):
+    // nothing to discard; RFC 2033 §4.2: the refusal once per accepted recipient.
+    for (std::size_t i = 0; i < txn_.recipients.size(); ++i) reply(*data_failure_);
+    reset_transaction();
+  } else if (data_failure_) {
     request_ = DiscardMessage{};
   } else {
     request_ = CommitMessage{};
@@ -164,7 +174,10 @@ void Session::reset_transaction() {
   data_failure_.reset();
   data_done_ = false;
   decoder_.reset();
-  if (state_ == State::mail || state_ == State::data) state_ = State::ready;
+  chunking_ = false;
+  chunk_left_ = 0;
+  chunk_last_ = false;
+  if (state_ == State::mail || state_ == State::data || state_ == State::bdat) state_ = State::ready;
 }
 
 void Session::close_with(const Reply& r) {
@@ -196,9 +209,11 @@ void Session::recipient_checked(RecipientVerdict verdict) {
   reply(verdict.reply);
   // Only a 2xx accepts the recipient (RFC 5321 §4.3.2: RCPT has no 3xx reply).
   if (is_2xx(verdict.reply)) {
-    txn_.recipients.push_back(
-        Recipient{std::move(req.forward_path), std::move(req.params), std::move(verdict.resolved)});
+    txn_.recipients.push_back(Recipient{std::move(req.forward_path), std::move(req.params),
+                                        std::move(verdict.resolved), pending_notify_, std::move(pending_orcpt_)});
   }
+  pending_notify_ = 0;
+  pending_orcpt_.reset();
   process();
 }
 
@@ -207,6 +222,11 @@ void Session::message_opened(std::optional<Reply> failure) {
   request_ = std::monostate{};
   if (!failure) message_open_ = true;
   if (closed_after_answer()) return;
+  if (chunking_) {  // the first BDAT: no 354, its octets follow (session_chunking.cpp)
+    if (failure) data_failure_ = std::move(failure);
+    process();
+    return;
+  }
   if (failure) {
     reply(*failure);
     reset_transaction();
@@ -231,6 +251,7 @@ void Session::body_appended(std::optional<Reply> failure) {
   if (closed_after_answer()) return;
   if (data_done_) {
     finish_data();
+    if (!has_request()) process();
     return;
   }
   process();
@@ -260,6 +281,11 @@ void Session::message_discarded() {
   request_ = std::monostate{};
   message_open_ = false;
   if (state_ == State::closed) return;  // discarded because the client left or timed out
+  if (discard_silently_) {              // RSET or LHLO already answered (reset_with_discard)
+    discard_silently_ = false;
+    process();
+    return;
+  }
   // RFC 2033 §4.2: the refusal is given once per accepted recipient.
   const Reply failure = data_failure_.value_or(Reply{451, "4.3.0", "Temporary internal error"});
   for (std::size_t i = 0; i < txn_.recipients.size(); ++i) reply(failure);

@@ -7,6 +7,7 @@
 
 #include "mailslot/lmtp/command.hpp"
 #include "mailslot/lmtp/ascii.hpp"
+#include "mailslot/lmtp/extension_params.hpp"
 #include "mailslot/lmtp/session.hpp"
 
 namespace mailslot::lmtp {
@@ -104,6 +105,8 @@ void Session::process_command_line(std::string_view line) {
       {Verb::quit, &Session::on_quit, kAnyState, true},
       {Verb::vrfy, &Session::on_vrfy, kAnyState, true},
       {Verb::help, &Session::on_help, kAnyState, true},
+      // In every state: a refused chunk's octets must still be read (RFC 3030 §2); on_bdat decides.
+      {Verb::bdat, &Session::on_bdat, kAnyState, false},
       {Verb::not_implemented, &Session::on_not_implemented, kAnyState, false},
       {Verb::unknown, &Session::on_unknown, kAnyState, false},
   };
@@ -123,14 +126,17 @@ void Session::process_command_line(std::string_view line) {
 
 void Session::on_lhlo(const Command& c) {
   // RFC 2033 §4.1: LHLO may be repeated and, like EHLO (RFC 5321 §4.1.4), resets the transaction.
-  reset_transaction();
+  reset_with_discard();
   lhlo_name_ = c.argument;
   state_ = State::ready;
   // RFC 2033 §5: PIPELINING and ENHANCEDSTATUSCODES are required; RFC 2034 §3 keeps enhanced
   // codes off the LHLO reply; RFC 1870 §4 announces the fixed maximum size.
-  reply({250, "",
-         opt_.hostname + "\nPIPELINING\nENHANCEDSTATUSCODES\n8BITMIME\nSIZE " +
-             std::to_string(opt_.limits.max_message_size)});
+  std::string capabilities = opt_.hostname + "\nPIPELINING\nENHANCEDSTATUSCODES\n8BITMIME\nSIZE " +
+                             std::to_string(opt_.limits.max_message_size);
+  if (opt_.chunking) capabilities += "\nCHUNKING\nBINARYMIME";  // RFC 3030 §2, §3
+  if (opt_.smtputf8) capabilities += "\nSMTPUTF8";               // RFC 6531 §3.2
+  if (opt_.dsn) capabilities += "\nDSN";                         // RFC 3461 §4
+  reply({250, "", capabilities});
 }
 
 void Session::on_helo(const Command&) {
@@ -167,15 +173,22 @@ void Session::on_mail(const Command& c) {
         t.body = Body::seven_bit;
       } else if (iequals(*p.value, "8BITMIME")) {
         t.body = Body::eight_bit_mime;
+      } else if (opt_.chunking && iequals(*p.value, "BINARYMIME")) {  // RFC 3030 §3
+        t.body = Body::binary_mime;
       } else {
         reply({501, "5.5.4", "Unsupported BODY type"});
         return;
       }
-    } else {
-      // RFC 5321 §4.1.1.11: a parameter the server does not recognise gets 555.
-      reply({555, "5.5.4", "Unsupported parameter " + p.keyword});
+    } else if (auto refusal = apply_mail_extension_param(p, t, opt_)) {
+      // SMTPUTF8 and DSN; RFC 5321 §4.1.1.11: a parameter the server does not offer gets 555.
+      reply(*refusal);
       return;
     }
+  }
+  // RFC 6531 §3.4 / RFC 6533 §5.6.7 (X.6.7): a UTF-8 address needs SMTPUTF8 on this MAIL.
+  if (c.path.mailbox.is_utf8() && !t.smtputf8) {
+    reply({553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8"});
+    return;
   }
   txn_ = std::move(t);
   state_ = State::mail;
@@ -183,8 +196,21 @@ void Session::on_mail(const Command& c) {
 }
 
 void Session::on_rcpt(const Command& c) {
-  if (!c.params.empty()) {  // RFC 5321 §4.1.1.11; no RCPT parameter is offered yet
-    reply({555, "5.5.4", "Unsupported parameter " + c.params.front().keyword});
+  // The message's envelope went to the store with the first BDAT: no recipient can join now.
+  if (chunking_) {
+    reply({503, "5.5.1", "RCPT not allowed after BDAT"});
+    return;
+  }
+  Recipient extras;  // NOTIFY and ORCPT (RFC 3461 §4.1, §4.2)
+  for (const Param& p : c.params) {
+    if (auto refusal = apply_rcpt_extension_param(p, extras, txn_, opt_)) {
+      reply(*refusal);
+      return;
+    }
+  }
+  // RFC 6531 §3.4 / RFC 6533 X.6.7: a UTF-8 recipient only in an SMTPUTF8 transaction.
+  if (c.path.mailbox.is_utf8() && !txn_.smtputf8) {
+    reply({553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8"});
     return;
   }
   // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452, the client retries the rest.
@@ -193,10 +219,21 @@ void Session::on_rcpt(const Command& c) {
     return;
   }
   // The answer (and the reply) waits for the owner's verdict; later pipelined commands wait too.
+  pending_notify_ = extras.notify;
+  pending_orcpt_ = std::move(extras.orcpt);
   request_ = CheckRecipient{c.path, c.params};
 }
 
 void Session::on_data(const Command&) {
+  // RFC 3030 §2: DATA after BDAT in one transaction, and §3: DATA with BODY=BINARYMIME, get 503.
+  if (chunking_) {
+    reply({503, "5.5.1", "DATA not allowed after BDAT; send RSET"});
+    return;
+  }
+  if (txn_.body == Body::binary_mime) {
+    reply({503, "5.5.1", "BODY=BINARYMIME requires BDAT"});
+    return;
+  }
   // RFC 2033 §4.2: DATA without a successful RCPT gets 503.
   if (txn_.recipients.empty()) {
     reply({503, "5.5.1", "No valid recipients"});
@@ -206,7 +243,7 @@ void Session::on_data(const Command&) {
 }
 
 void Session::on_rset(const Command&) {
-  reset_transaction();  // RFC 5321 §4.1.1.5: the LHLO stays
+  reset_with_discard();  // RFC 5321 §4.1.1.5: the LHLO stays
   reply({250, "2.0.0", "OK"});
 }
 

@@ -98,7 +98,8 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
       client_(std::move(client_address)),
       listener_(std::move(listener)),
       id_(next_session_id()),
-      session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits}),
+      session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
+                                    ctx_.config->extensions.smtputf8}),
       command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
@@ -124,7 +125,7 @@ awaitable<void> Connection::run() {
         continue;
       }
 
-      const bool in_data = session_.state() == lmtp::Session::State::data;
+      const bool in_data = session_.reading_content();  // DATA after 354, or a BDAT chunk's octets
       // The large buffer exists only while a message is coming in (idle sessions stay small);
       // allocated uninitialised: zero-filling 64 KiB per message showed up in the profile.
       if (in_data && !data_buf_) data_buf_ = std::make_unique_for_overwrite<char[]>(kDataReadSize);
@@ -306,7 +307,15 @@ awaitable<void> Connection::open_message() {
   envelope_.reverse_path = txn.reverse_path.null ? std::string() : txn.reverse_path.mailbox.to_string();
   for (const auto& rcpt : txn.recipients) {
     envelope_.recipients.push_back(std::static_pointer_cast<const delivery::Mailbox>(rcpt.resolved));
+    // RFC 3461 §4.2 ORCPT (only when DSN is offered) and the address as sent, for X-Original-To.
+    envelope_.original_recipients.push_back(rcpt.orcpt && rcpt.orcpt->is_rfc822() ? rcpt.orcpt->address : "");
+    envelope_.forward_paths.push_back(rcpt.forward_path.mailbox.to_string());
+    envelope_.dsn_notify.push_back(rcpt.notify);
   }
+  envelope_.dsn_envid = txn.dsn_envid;
+  envelope_.dsn_ret = txn.dsn_ret;
+  envelope_.smtputf8 = txn.smtputf8;
+  envelope_.x_original_to = ctx_.config->mail.x_original_to;
   envelope_.client_helo = session_.client_name();
   envelope_.client_address = client_ == "unix" ? std::string() : client_;
   envelope_.session_id = fmt::format("{}.{}", id_, message_index_);
@@ -402,7 +411,11 @@ awaitable<void> Connection::discard_message() {
       owned->discard();
     });
   }
-  if (session_.state() != lmtp::Session::State::closed) {
+  if (session_.state() != lmtp::Session::State::closed && session_.transaction().recipients.empty()) {
+    // RSET or LHLO between BDAT chunks: the client abandoned the message; nothing was refused.
+    spdlog::info("session={} client={} from=<{}> message abandoned by the client", id_, client_,
+                 envelope_.reverse_path);
+  } else if (session_.state() != lmtp::Session::State::closed) {
     spdlog::info("session={} client={} from=<{}> status=rejected size={} message discarded", id_, client_,
                  envelope_.reverse_path, session_.transaction().message_size);
   }
@@ -441,22 +454,30 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     const auto& mb = envelope_.recipients[i];
     (o.delivered() ? m.delivered_total : o.kind == delivery::Outcome::Kind::temporary ? m.deferred_total : m.rejected_total)
         .fetch_add(1, std::memory_order_relaxed);
-    const std::string orig_to = i < txn_rcpts.size() ? original_recipient(txn_rcpts[i]) : std::string();
-    log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn,
-              {{"session", envelope_.session_id},
-               {"client", client_},
-               {"from", "<" + envelope_.reverse_path + ">"},
-               {"to", "<" + (mb ? mb->address : std::string()) + ">"},
-               {"orig_to", "<" + orig_to + ">"},
-               {"mailbox", mb ? mb->maildir.string() : std::string()},
-               {"size", std::to_string(size), K::number},
-               {"status", status_word(o)},
-               {"code", std::to_string(o.code), K::number},
-               {"dsn", o.enhanced},
-               {"delay", fmt::format("{:.4f}", std::chrono::duration<double>(elapsed).count()), K::number},
-               {"queue_id", queue_id},
-               {o.delivered() ? "file" : "reason", o.delivered() ? o.location : o.text,
-                o.delivered() ? K::text : K::quoted}});
+    // ORCPT (RFC 3461) when the client sent one, else the forward-path as the client wrote it.
+    std::string orig_to = i < envelope_.original_recipients.size() ? envelope_.original_recipients[i] : std::string();
+    if (orig_to.empty() && i < txn_rcpts.size()) orig_to = original_recipient(txn_rcpts[i]);
+    std::vector<LogField> fields{{"session", envelope_.session_id},
+                                 {"client", client_},
+                                 {"from", "<" + envelope_.reverse_path + ">"},
+                                 {"to", "<" + (mb ? mb->address : std::string()) + ">"},
+                                 {"orig_to", "<" + orig_to + ">"},
+                                 {"mailbox", mb ? mb->maildir.string() : std::string()},
+                                 {"size", std::to_string(size), K::number},
+                                 {"status", status_word(o)},
+                                 {"code", std::to_string(o.code), K::number},
+                                 {"dsn", o.enhanced},
+                                 {"delay", fmt::format("{:.4f}", std::chrono::duration<double>(elapsed).count()), K::number},
+                                 {"queue_id", queue_id},
+                              {o.delivered() ? "file" : "reason", o.delivered() ? o.location : o.text,
+                o.delivered() ? K::text : K::quoted}};
+    // The other RFC 3461 parameters, only when the client sent them.
+    if (i < envelope_.dsn_notify.size() && envelope_.dsn_notify[i] != 0)
+      fields.push_back({"notify", lmtp::dsn_notify_text(envelope_.dsn_notify[i])});
+    if (envelope_.dsn_envid) fields.push_back({"envid", *envelope_.dsn_envid, K::quoted});
+    if (envelope_.dsn_ret != lmtp::DsnRet::unspecified)
+      fields.push_back({"ret", envelope_.dsn_ret == lmtp::DsnRet::full ? "FULL" : "HDRS"});
+    log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }
 }
 

@@ -122,7 +122,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void log_event(spdlog::level::level_enum level, std::initializer_list<LogField> fields) {
+void log_event(spdlog::level::level_enum level, std::span<const LogField> fields) {
   auto logger = spdlog::default_logger_raw();
   if (logger == nullptr || !logger->should_log(level)) return;
   std::string line;

@@ -4,7 +4,9 @@
 //   - a parsed path, re-serialised with Path::to_string(), parses again to the same path,
 //     consuming exactly the serialised text, and serialises to the same text (a fixed point);
 //   - parse_command on any line: a MAIL/RCPT path it accepts round-trips the same way, and
-//     parameter keywords come out upper-cased.
+//     parameter keywords come out upper-cased;
+//   - what is accepted is well-formed UTF-8 (RFC 6531 §3.3): local part, domain, parameter values;
+//   - a BDAT line parsed without error has a chunk size made of its digits (RFC 3030 §2).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "mailslot/lmtp/address.hpp"
 #include "mailslot/lmtp/command.hpp"
+#include "mailslot/lmtp/utf8.hpp"
 
 namespace {
 
@@ -60,6 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(error == PathError::none, "successful parse reports an error", input);
     check(consumed >= 2 && input[consumed - 1] == '>', "a path ends with '>'", input);
     check_round_trip(*path, input);
+    check(utf8::is_valid(path->mailbox.local_part) && utf8::is_valid(path->mailbox.domain),
+          "accepted path is not well-formed UTF-8", input);
   } else {
     check(error != PathError::none, "failed parse reports no error", input);
   }
@@ -69,7 +74,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_round_trip(cmd.path, input);
     for (const Param& p : cmd.params) {
       for (char c : p.keyword) check(!(c >= 'a' && c <= 'z'), "parameter keyword not upper-cased", input);
+      if (p.value) check(utf8::is_valid(*p.value), "accepted parameter value is not well-formed UTF-8", input);
     }
+  }
+  if (cmd.verb == Verb::bdat && cmd.error == SyntaxError::none) {
+    const std::string_view rest = input.substr(5);
+    check(!rest.empty() && rest[0] >= '0' && rest[0] <= '9', "BDAT accepted without a size", input);
+    std::uint64_t n = 0;
+    bool saturated = false;
+    std::size_t i = 0;
+    for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) {
+      const auto d = static_cast<std::uint64_t>(rest[i] - '0');
+      if (n > (~std::uint64_t{0} - d) / 10) saturated = true;
+      n = saturated ? ~std::uint64_t{0} : n * 10 + d;
+    }
+    check(cmd.chunk_size == n, "BDAT chunk size differs from its digits", input);
+    check(cmd.last == (i < rest.size()), "BDAT LAST marker misread", input);
   }
   return 0;
 }

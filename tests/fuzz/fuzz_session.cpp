@@ -4,6 +4,7 @@
 //   byte 0      limits: small command line / data line / message / recipient / body-chunk limits
 //   bytes 1..4  chunk sizes, cycled: the client bytes reach receive() in pieces of 1 + b bytes
 //   bytes 5..8  policy seed; 0 = every recipient exists and every open, append and commit succeeds
+//   byte 9      extensions: bit 0 CHUNKING off, bit 1 SMTPUTF8 off, bit 2 DSN on (0 = defaults)
 //   the rest    what the client sends; receive_eof() follows
 //
 // Invariants (abort when broken), checked after every call into the session:
@@ -12,7 +13,9 @@
 //   - never a reply before its command: complete replies ≤ greeting + command lines received
 //     (a started line counts) + one per accepted recipient at each end of data + owner events
 //     (timeout, shutdown, drain);
-//   - after the final ".", exactly one reply per accepted recipient, in RCPT order: the answer to
+//     (a BDAT ... LAST that fails before any spool opened answers each recipient itself: the
+//     transaction's recipients, when it ends outside a commit or discard, widen the budget);
+//   - after the final "." (or BDAT LAST), exactly one reply per accepted recipient, in RCPT order: the answer to
 //     CommitMessage is followed by the owner's replies (tagged, so nothing else can forge them),
 //     the answer to DiscardMessage by one identical 4xx/5xx per recipient;
 //   - a RCPT is answered with the owner's verdict;
@@ -51,7 +54,7 @@ void check(bool ok, const char* what, std::string_view detail = {}) {
 
 // ---- the input ------------------------------------------------------------------------------
 
-constexpr std::size_t kHeader = 9;
+constexpr std::size_t kHeader = 10;
 
 struct Input {
   SessionOptions options;
@@ -78,6 +81,9 @@ Input split_input(const std::uint8_t* data, std::size_t size) {
   for (int i = 0; i < 4; ++i) in.chunk_bytes[i] = h[1 + i];
   in.seed =
       std::uint32_t{h[5]} | std::uint32_t{h[6]} << 8 | std::uint32_t{h[7]} << 16 | std::uint32_t{h[8]} << 24;
+  in.options.chunking = (h[9] & 0x01) == 0;
+  in.options.smtputf8 = (h[9] & 0x02) == 0;
+  in.options.dsn = (h[9] & 0x04) != 0;
   if (size > kHeader)
     in.client = std::string_view(reinterpret_cast<const char*>(data) + kHeader, size - kHeader);
   return in;
@@ -221,6 +227,8 @@ class Owner {
     Reply verdict = kVerdicts[policy_.pick(5)];
     verdict.text = kOwnerMark + "verdict";
     const bool was_closed = s_.state() == Session::State::closed;
+    // An accepted recipient joins before anything else this call does (for the reply budget).
+    if (!was_closed && verdict.code / 100 == 2) ++last_rcpts_;
     s_.recipient_checked({verdict, nullptr});
     const std::string_view out = after_call("recipient_checked");
     if (!was_closed)
@@ -356,6 +364,15 @@ class Owner {
     s_.consume_output(last_out_.size());
     replies_ += split_replies(last_out_).size();
 
+    // A transaction that ended here other than by a commit or discard answer (RSET, or a BDAT
+    // LAST failing with no spool open, which answers each recipient itself) may have earned one
+    // reply per recipient.
+    const std::size_t rcpts = s_.transaction().recipients.size();
+    const std::string_view name(call);
+    if (rcpts < last_rcpts_ && name != "message_committed" && name != "message_discarded")
+      data_end_replies_ += last_rcpts_;
+    last_rcpts_ = rcpts;
+
     const std::size_t allowed =
         1 + lines_ended_ + (line_started_ ? 1 : 0) + data_end_replies_ + owner_events_;
     if (replies_ > allowed) violated("a reply before its command", call);
@@ -380,6 +397,7 @@ class Owner {
   std::size_t replies_ = 0;
   bool closed_seen_ = false;
   std::string last_out_;
+  std::size_t last_rcpts_ = 0;
 
   bool spool_open_ = false;
   std::uint64_t appended_ = 0;

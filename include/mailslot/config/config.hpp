@@ -35,6 +35,14 @@ struct Mail {
   std::vector<std::string> users;                      // empty: every local part exists
   bool fold_case = true;
   bool fsync = true;
+  bool x_original_to = false;  // X-Original-To: on single-recipient copies (ORCPT, else RCPT as sent)
+};
+
+// [lmtp]: LHLO extensions that can be switched off (docs/conformance.md). DSN is not here: it is
+// not offered until success DSNs exist (issue #11).
+struct Extensions {
+  bool chunking = true;  // CHUNKING and BINARYMIME (RFC 3030)
+  bool smtputf8 = true;  // SMTPUTF8 (RFC 6531)
 };
 
 // Operations (issue #7): log format and the metrics/health HTTP listener.
@@ -58,6 +66,7 @@ struct Config {
   unsigned io_threads = 1;         // threads running the event loop
   unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
+  Extensions extensions;
   std::string log_level = "info";
   // Disk jobs queued or running beyond which new transactions get 451 4.3.2 (0: no limit); see
   // DiskPool::admits_new_work().

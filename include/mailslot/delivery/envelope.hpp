@@ -4,8 +4,11 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "mailslot/lmtp/dsn.hpp"
 
 namespace mailslot::delivery {
 
@@ -24,6 +27,20 @@ struct Envelope {
   std::string session_id;           // mailslot's id for the session/transaction, also in logs
   std::string hostname;             // our name
   std::chrono::system_clock::time_point received_at;
+
+  // Extensions (docs/conformance.md).
+  bool smtputf8 = false;  // MAIL SMTPUTF8 (RFC 6531): addresses may be UTF-8, also in trace headers
+  // RFC 3461 parameters (only when the session offers DSN): per recipient, parallel to
+  // `recipients`, the ORCPT ("" when not given or not rfc822-typed) and the NOTIFY bits
+  // (lmtp::dsn_notify, 0 when not given); per message ENVID and RET.
+  std::vector<std::string> original_recipients;
+  std::vector<unsigned> dsn_notify;
+  std::optional<std::string> dsn_envid;
+  lmtp::DsnRet dsn_ret = lmtp::DsnRet::unspecified;
+  // X-Original-To: on a single-recipient copy (config mail.x_original_to): the ORCPT, else the
+  // forward-path as the client sent it (before any mapping of ours).
+  bool x_original_to = false;
+  std::vector<std::string> forward_paths;  // parallel to `recipients`: the RCPT address as sent
 };
 
 }  // namespace mailslot::delivery

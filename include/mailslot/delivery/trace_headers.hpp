@@ -9,8 +9,10 @@
 namespace mailslot::delivery {
 
 // "Return-Path: <sender>\r\n", "Delivered-To: <rcpt>\r\n" when the envelope has exactly one
-// recipient, then "Received: from <helo> ([addr]) by <host> (mailslot) with LMTP id <id>
-// [for <rcpt>]; <RFC 5322 date>" folded over lines. CRLF line ends.
+// recipient (and "X-Original-To: <orcpt or rcpt as sent>" when envelope.x_original_to), then
+// "Received: from <helo> ([addr]) by <host> (mailslot) with LMTP id <id> [for <rcpt>];
+// <RFC 5322 date>" folded over lines ("with UTF8LMTP" and UTF-8 addresses after SMTPUTF8).
+// CRLF line ends.
 std::string trace_headers(const Envelope& envelope);
 
 // RFC 5322 §3.3 date-time in UTC: "Mon, 23 Nov 2026 13:25:58 +0000".

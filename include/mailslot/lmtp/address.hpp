@@ -8,7 +8,9 @@
 namespace mailslot::lmtp {
 
 // A mailbox "local@domain". local_part is decoded (quotes and backslash escapes removed);
-// domain is as sent (a dot-string domain or an address literal "[192.0.2.1]").
+// domain is as sent (a dot-string domain or an address literal "[192.0.2.1]"). Both may hold
+// well-formed UTF-8 (RFC 6531 §3.3: UTF8-non-ascii in atext, qtextSMTP and U-labels); the parser
+// refuses malformed UTF-8, so every Mailbox it makes is valid UTF-8.
 struct Mailbox {
   std::string local_part;
   std::string domain;  // empty only for the special forward-path <postmaster> (RFC 5321 §4.1.1.3)
@@ -16,6 +18,8 @@ struct Mailbox {
   // Canonical text, re-quoting the local part when it is not a Dot-string: "bob@example.test",
   // "\"john doe\"@example.test".
   std::string to_string() const;
+  // RFC 6531 §3.3: a local part or domain with UTF-8 characters needs SMTPUTF8 on MAIL.
+  bool is_utf8() const;
 };
 
 // Result of parsing "<...>" (source routes "@a,@b:" are accepted and dropped, RFC 5321 §4.1.1.3).

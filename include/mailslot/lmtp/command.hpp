@@ -1,6 +1,7 @@
 // One parsed command line (RFC 5321 §4.1.1, RFC 2033 §4.1).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "mailslot/lmtp/address.hpp"
@@ -10,7 +11,8 @@ namespace mailslot::lmtp {
 
 enum class Verb {
   lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, help,
-  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, BDAT, STARTTLS, AUTH...)
+  bdat,             // RFC 3030 CHUNKING
+  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, STARTTLS, AUTH...)
   unknown,
 };
 
@@ -29,6 +31,9 @@ struct Command {
   Path path;              // MAIL reverse-path / RCPT forward-path
   Params params;          // MAIL / RCPT parameters
   SyntaxError error = SyntaxError::none;
+  // BDAT (RFC 3030 §2): chunk-size, saturated at the largest uint64_t, and the LAST marker.
+  std::uint64_t chunk_size = 0;
+  bool last = false;
 };
 
 // Parses one command line without its line ending. Verbs are case-insensitive; "MAIL FROM:" and

@@ -18,8 +18,9 @@ struct CheckRecipient {
   Params params;
 };
 
-// DATA accepted by the state machine: create the spool for session.transaction(). Answer:
-// Session::message_opened(); 354 is sent only after a successful open.
+// DATA (or the first BDAT of a transaction) accepted by the state machine: create the spool for
+// session.transaction(). Answer: Session::message_opened(); for DATA, 354 is sent only after a
+// successful open; for BDAT the chunk's octets are read either way (a failure fails the chunk).
 struct OpenMessage {};
 
 // Decoded content to append to the spool. `data` stays valid until Session::body_appended().
@@ -27,12 +28,13 @@ struct AppendBody {
   std::string_view data;
 };
 
-// The terminating "." arrived and all content was appended: make the message durable for every
-// accepted recipient. Answer: Session::message_committed() with one reply per recipient.
+// The terminating "." (or the end of BDAT ... LAST) arrived and all content was appended: make the
+// message durable for every accepted recipient. Answer: Session::message_committed() with one
+// reply per recipient.
 struct CommitMessage {};
 
-// The message will not be delivered (too big, a line too long, an append failed, client gone):
-// remove the spool. Answer: Session::message_discarded().
+// The message will not be delivered (too big, a line too long, an append failed, client gone,
+// RSET or LHLO between BDAT chunks): remove the spool. Answer: Session::message_discarded().
 struct DiscardMessage {};
 
 using Request = std::variant<std::monostate, CheckRecipient, OpenMessage, AppendBody, CommitMessage, DiscardMessage>;

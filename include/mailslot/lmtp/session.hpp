@@ -23,6 +23,13 @@ struct Command;
 struct SessionOptions {
   std::string hostname = "localhost";  // greeting, LHLO reply, 221/421 texts
   Limits limits;
+  // Extensions (docs/conformance.md). CHUNKING and BINARYMIME (RFC 3030) go together.
+  bool chunking = true;
+  bool smtputf8 = true;  // RFC 6531
+  // RFC 3461 DSN: RET/ENVID on MAIL, NOTIFY/ORCPT on RCPT. Off: advertising DSN obliges the final
+  // delivery server to send "delivered" DSNs for NOTIFY=SUCCESS (RFC 3461 §6.2.1), which mailslot
+  // does not do yet (issue #11). While off, the parameters get 555 like any unoffered one.
+  bool dsn = false;
 };
 
 // Verdict on a CheckRecipient request.
@@ -38,6 +45,7 @@ class Session {
     ready,    // LHLO done, no transaction
     mail,     // MAIL accepted, collecting RCPTs
     data,     // after 354, reading content
+    bdat,     // reading the octets of a BDAT chunk (RFC 3030)
     closed,   // QUIT answered, timeout, shutdown or fatal error: flush output then close
   };
 
@@ -86,6 +94,9 @@ class Session {
   void refuse_new_transactions(std::optional<Reply> reply) { mail_refusal_ = std::move(reply); }
 
   State state() const { return state_; }
+  // Message content is arriving (DATA after 354, or a BDAT chunk's octets): the owner reads in
+  // large pieces with the data timeout.
+  bool reading_content() const { return state_ == State::data || state_ == State::bdat; }
   bool closed() const { return state_ == State::closed && !has_request(); }
   const Transaction& transaction() const { return txn_; }
   const std::string& client_name() const { return lhlo_name_; }  // LHLO argument
@@ -100,6 +111,10 @@ class Session {
   void process_command_line(std::string_view line);
   void process_data();
   void finish_data();
+  void process_chunk();
+  void finish_chunk();
+  void refuse_chunk(const Command& c, Reply r);
+  void reset_with_discard();
   bool closed_after_answer();
   void reply(const Reply& r);
   void reset_transaction();
@@ -115,6 +130,7 @@ class Session {
   void on_quit(const Command& c);
   void on_vrfy(const Command& c);
   void on_help(const Command& c);
+  void on_bdat(const Command& c);
   void on_not_implemented(const Command& c);
   void on_unknown(const Command& c);
 
@@ -134,6 +150,17 @@ class Session {
   bool draining_ = false;
   bool data_done_ = false;     // terminator seen; commit/discard pending or done
   bool message_open_ = false;  // OpenMessage succeeded, no commit/discard answered yet
+  // BDAT (RFC 3030; session_chunking.cpp).
+  bool chunking_ = false;           // this transaction's content comes in BDAT chunks
+  std::uint64_t chunk_left_ = 0;    // octets of the current chunk still to read
+  bool chunk_last_ = false;         // the current chunk is BDAT ... LAST
+  std::optional<Reply> chunk_refusal_;  // refused BDAT: its octets are read and dropped, then this
+  State chunk_return_ = State::ready;   // state after a refused chunk
+  bool discard_silently_ = false;   // RSET/LHLO ended an open BDAT message: no replies for it
+  std::uint64_t chunk_size_ = 0;    // size of the current chunk, for its reply
+  // RCPT extension parameters waiting with the CheckRecipient request.
+  unsigned pending_notify_ = 0;
+  std::optional<OriginalRecipient> pending_orcpt_;
   std::uint64_t messages_committed_ = 0;
   std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
 };

@@ -6,6 +6,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,7 +26,10 @@ void set_json_logs(bool on);
 bool json_logs();
 
 // One event line at `level`: "k1=v1 k2=\"v 2\"" in text mode, {"k1":"v1","k2":"v 2"} in JSON mode.
-void log_event(spdlog::level::level_enum level, std::initializer_list<LogField> fields);
+void log_event(spdlog::level::level_enum level, std::span<const LogField> fields);
+inline void log_event(spdlog::level::level_enum level, std::initializer_list<LogField> fields) {
+  log_event(level, std::span<const LogField>(fields.begin(), fields.size()));
+}
 
 // The formatter of JSON mode: {"time":...,"level":...} plus either the event's own fields or
 // "msg" holding an ordinary line, every string escaped (RFC 8259 §7). `timestamps` false under

@@ -26,6 +26,9 @@ TEST(LoadConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.timeouts.command, std::chrono::minutes(5));
   EXPECT_EQ(c.mail.mailbox, "{domain}/{user}/Maildir");
   EXPECT_TRUE(c.mail.fsync);
+  EXPECT_FALSE(c.mail.x_original_to);
+  EXPECT_TRUE(c.extensions.chunking);
+  EXPECT_TRUE(c.extensions.smtputf8);
   EXPECT_EQ(c.disk_threads, 64u);
   EXPECT_EQ(c.io_threads, 1u);
   EXPECT_FALSE(c.hostname.empty());  // gethostname()
@@ -56,6 +59,10 @@ domains = ["a.test", "b.test"]
 users = ["alice"]
 fold_case = false
 fsync = false
+x_original_to = true
+[lmtp]
+chunking = false
+smtputf8 = false
 )");
   EXPECT_EQ(c.hostname, "mx.test");
   ASSERT_EQ(c.listeners.size(), 2u);
@@ -79,6 +86,9 @@ fsync = false
   EXPECT_EQ(c.mail.users, std::vector<std::string>{"alice"});
   EXPECT_FALSE(c.mail.fold_case);
   EXPECT_FALSE(c.mail.fsync);
+  EXPECT_TRUE(c.mail.x_original_to);
+  EXPECT_FALSE(c.extensions.chunking);
+  EXPECT_FALSE(c.extensions.smtputf8);
 }
 
 // Every problem is reported at once, each naming the source, line and key.
@@ -225,6 +235,9 @@ TEST(ToToml, RoundTrips) {
   EXPECT_EQ(again.timeouts.command, c.timeouts.command);
   EXPECT_EQ(again.mail.root, c.mail.root);
   EXPECT_EQ(again.hostname, c.hostname);
+  EXPECT_EQ(again.mail.x_original_to, c.mail.x_original_to);
+  EXPECT_EQ(again.extensions.chunking, c.extensions.chunking);
+  EXPECT_EQ(again.extensions.smtputf8, c.extensions.smtputf8);
 }
 
 }  // namespace

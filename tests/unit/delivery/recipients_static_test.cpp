@@ -165,5 +165,86 @@ TEST(StaticRecipients, AddressLiteralDomainWhenServed) {
   EXPECT_EQ(res.mailbox->maildir, "/var/mail/[192.0.2.1]/bob/Maildir");
 }
 
+
+// ---- SMTPUTF8 (RFC 6531) -------------------------------------------------------------------
+
+TEST(StaticRecipients, InternationalDomainsCompareAsALabels) {
+  StaticRecipientsOptions o = options();
+  o.domains = {"b\xc3\xbc" "cher.test"};
+  const StaticRecipients r(o);
+  for (const char* domain : {"b\xc3\xbc" "cher.test", "bu\xcc\x88" "cher.test", "B\xc3\x9c" "CHER.TEST",
+                             "xn--bcher-kva.test"}) {
+    const Resolution res = r.resolve(addr("j\xc3\xb6rg", domain));
+    ASSERT_EQ(res.status, Status::ok) << domain << ": " << res.reason;
+    // One Maildir whatever the spelling: {domain} is the A-label.
+    EXPECT_EQ(res.mailbox->maildir, "/var/mail/xn--bcher-kva.test/j\xc3\xb6rg/Maildir") << domain;
+  }
+  EXPECT_EQ(r.resolve(addr("j\xc3\xb6rg", "bu\xcc\x88" "cher.test")).mailbox->address,
+            "j\xc3\xb6rg@b\xc3\xbc" "cher.test");
+  EXPECT_EQ(r.resolve(addr("a", "other.test")).status, Status::unknown_domain);
+  EXPECT_EQ(r.resolve(addr("a", "xn--zz.test")).status, Status::unknown_domain);
+}
+
+TEST(StaticRecipients, Utf8LocalPartsCompareAndMapInNfc) {
+  StaticRecipientsOptions o = options();
+  o.users = {"jo\xcc\x88rg"};  // listed in NFD
+  const StaticRecipients r(o);
+  for (const char* local : {"j\xc3\xb6rg", "jo\xcc\x88rg", "J\xc3\xb6rg"}) {  // NFC, NFD, ASCII upper case
+    const Resolution res = r.resolve(addr(local, "example.test"));
+    ASSERT_EQ(res.status, Status::ok) << local << ": " << res.reason;
+    EXPECT_EQ(res.mailbox->maildir, "/var/mail/example.test/j\xc3\xb6rg/Maildir") << local;
+    EXPECT_EQ(res.mailbox->address, "j\xc3\xb6rg@example.test") << local;
+  }
+  EXPECT_EQ(r.resolve(addr("jorg", "example.test")).status, Status::unknown_user);
+}
+
+TEST(StaticRecipients, InvalidIdnaDomainInConfigIsAnError) {
+  StaticRecipientsOptions o = options();
+  o.domains = {"xn--zz.test"};
+  EXPECT_THROW(StaticRecipients{o}, std::invalid_argument);
+}
+
+// Whatever bytes a local part holds, the mailbox is refused or is a Maildir strictly below the root
+// whose components are safe names (the lmtp parser refuses most of these before; this layer must
+// not rely on it).
+TEST(StaticRecipients, EveryByteSequenceMapsSafelyOrIsRefused) {
+  const StaticRecipients r(options());
+  std::uint32_t seed = 7;
+  auto next = [&seed]() {
+    seed ^= seed << 13;
+    seed ^= seed >> 17;
+    seed ^= seed << 5;
+    return seed;
+  };
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string local;
+    const std::size_t n = 1 + next() % 12;
+    for (std::size_t k = 0; k < n; ++k) {
+      // Mostly the dangerous bytes: '.', '/', NUL, controls, and UTF-8 lead/continuation octets.
+      static const unsigned char kPick[] = {'.', '/', 0, 1, 0x7f, 0x80, 0xbf, 0xc3, 0xa9, 0xe2, 0x82, 0xac,
+                                            0xed, 0xa0, 0xf0, 0x9f, 0xff, 'a', 'B', '\\'};
+      local.push_back(static_cast<char>(next() % 3 == 0 ? next() % 256 : kPick[next() % sizeof kPick]));
+    }
+    const Resolution res = r.resolve(addr(local, "example.test"));
+    if (res.status != Status::ok) continue;
+    ++accepted;
+    const auto rel = res.mailbox->maildir.lexically_relative("/var/mail");
+    ASSERT_FALSE(rel.empty());
+    for (const auto& part : rel) {
+      ASSERT_TRUE(is_safe_path_component(part.string())) << part;
+    }
+    ASSERT_EQ(*rel.begin(), "example.test");
+  }
+  EXPECT_GT(accepted, 100);
+}
+
+TEST(IsSafePathComponent, RefusesMalformedUtf8) {
+  for (const std::string& s : {std::string("j\xc3"), std::string("\xc0\xaf"), std::string("a\xed\xa0\x80"),
+                               std::string("\xff"), std::string("\x80x")}) {
+    EXPECT_FALSE(is_safe_path_component(s)) << s;
+  }
+}
+
 }  // namespace
 }  // namespace mailslot::delivery

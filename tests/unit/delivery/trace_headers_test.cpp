@@ -5,6 +5,8 @@
 #include <regex>
 #include <sstream>
 
+#include "mailslot/lmtp/utf8.hpp"
+
 namespace mailslot::delivery {
 namespace {
 
@@ -28,6 +30,8 @@ Envelope sample() {
   e.received_at = system_clock::from_time_t(1795440358);  // Mon, 23 Nov 2026 13:25:58 UTC
   return e;
 }
+
+bool lmtp_valid_utf8(const std::string& s) { return lmtp::utf8::is_valid(s); }
 
 std::vector<std::string> lines(const std::string& h) {
   std::vector<std::string> out;
@@ -135,6 +139,58 @@ TEST(Rfc5322Date, NowHasTheShape) {
   const std::regex re(
       R"(^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000$)");
   EXPECT_TRUE(std::regex_match(rfc5322_date(system_clock::now()), re));
+}
+
+
+// ---- SMTPUTF8 and X-Original-To ---------------------------------------------------------------
+
+TEST(TraceHeaders, Smtputf8KeepsUtf8AddressesAndSaysUtf8Lmtp) {
+  Envelope e = sample();
+  e.reverse_path = "j\xc3\xb6rg@b\xc3\xbc" "cher.test";
+  e.recipients = {mailbox("\xe7\x94\xa8\xe6\x88\xb7@example.test")};
+  e.client_helo = "h\xc3\xa9lo";
+  e.smtputf8 = true;
+  EXPECT_EQ(trace_headers(e),
+            "Return-Path: <j\xc3\xb6rg@b\xc3\xbc" "cher.test>\r\n"
+            "Delivered-To: \xe7\x94\xa8\xe6\x88\xb7@example.test\r\n"
+            "Received: from h??lo ([192.0.2.1])\r\n"  // the LHLO argument is never trusted as UTF-8
+            "\tby mail.example.test (mailslot) with UTF8LMTP id abc123\r\n"
+            "\tfor <\xe7\x94\xa8\xe6\x88\xb7@example.test>; Mon, 23 Nov 2026 13:25:58 +0000\r\n");
+  e.smtputf8 = false;  // without SMTPUTF8, RFC 5322 §2.2: ASCII only
+  EXPECT_EQ(trace_headers(e).find('\xc3'), std::string::npos);
+}
+
+TEST(TraceHeaders, Utf8IsNeverCutInsideACharacter) {
+  Envelope e = sample();
+  e.smtputf8 = true;
+  std::string local;
+  for (int i = 0; i < 400; ++i) local += "\xe2\x82\xac";  // 1200 octets of euro signs
+  e.recipients = {mailbox(local + "@example.test")};
+  for (const std::string& line : lines(trace_headers(e))) {
+    EXPECT_LE(line.size(), 998u);
+    EXPECT_TRUE(lmtp_valid_utf8(line)) << line.substr(0, 40);
+  }
+}
+
+TEST(TraceHeaders, XOriginalToFromOrcptOrTheRcptAsSent) {
+  Envelope e = sample();
+  e.x_original_to = true;
+  e.forward_paths = {"Bob@Example.TEST"};
+  e.original_recipients = {"alias@example.test"};
+  EXPECT_NE(trace_headers(e).find("Delivered-To: bob@example.test\r\nX-Original-To: alias@example.test\r\n"),
+            std::string::npos);
+  e.original_recipients = {""};
+  EXPECT_NE(trace_headers(e).find("X-Original-To: Bob@Example.TEST\r\n"), std::string::npos);
+  e.original_recipients = {"evil\r\nBcc: x@y"};
+  EXPECT_NE(trace_headers(e).find("X-Original-To: evilBcc: x@y\r\n"), std::string::npos);
+  e.x_original_to = false;
+  EXPECT_EQ(trace_headers(e).find("X-Original-To"), std::string::npos);
+  // A copy shared by several recipients (hard links) carries none: it could name only one.
+  e.x_original_to = true;
+  e.recipients.push_back(mailbox("carol@example.test"));
+  e.forward_paths.push_back("carol@example.test");
+  e.original_recipients = {"alias@example.test", "other@example.test"};
+  EXPECT_EQ(trace_headers(e).find("X-Original-To"), std::string::npos);
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ using test::lines;
 using State = Session::State;
 
 const std::string kLhloReply =
-    lines("250-mx.test", "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-8BITMIME", "250 SIZE 52428800");
+    lines("250-mx.test", "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-8BITMIME", "250-SIZE 52428800",
+          "250-CHUNKING", "250-BINARYMIME", "250 SMTPUTF8");
 
 // A driver past the greeting and LHLO.
 Driver ready(SessionOptions o = test::test_options()) {
@@ -61,7 +62,7 @@ TEST(Session, LhloSizeFollowsTheLimit) {
   Driver d(o);
   d.take();
   d.send("lhlo [192.0.2.1]\r\n");
-  EXPECT_NE(d.take().find("250 SIZE 1234\r\n"), std::string::npos);
+  EXPECT_NE(d.take().find("250-SIZE 1234\r\n"), std::string::npos);
   EXPECT_EQ(d.s.client_name(), "[192.0.2.1]");
 }
 
@@ -153,16 +154,19 @@ TEST(Session, MailParameterErrors) {
       "MAIL FROM:<a@b.test> SIZE=12k\r\n"
       "MAIL FROM:<a@b.test> SIZE\r\n"
       "MAIL FROM:<a@b.test> SIZE=1 SIZE=2\r\n"
-      "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\n"
+      "MAIL FROM:<a@b.test> BODY=BINARY\r\n"
       "MAIL FROM:<a@b.test> BODY\r\n"
-      "MAIL FROM:<a@b.test> SMTPUTF8\r\n"
+      "MAIL FROM:<a@b.test> SMTPUTF8=yes\r\n"
+      "MAIL FROM:<a@b.test> SMTPUTF8 SMTPUTF8\r\n"
+      "MAIL FROM:<a@b.test> RET=FULL\r\n"
       "MAIL FROM:<a@b.test> X=1=2\r\n"
       "MAIL FROM:<a@b.test> SIZE=1000\r\n");
   EXPECT_EQ(d.take(), lines("552 5.3.4 Message size exceeds fixed maximum message size",
                             "552 5.3.4 Message size exceeds fixed maximum message size",
                             "501 5.5.4 Bad SIZE parameter", "501 5.5.4 Bad SIZE parameter",
                             "501 5.5.4 Bad SIZE parameter", "501 5.5.4 Unsupported BODY type",
-                            "501 5.5.4 Bad BODY parameter", "555 5.5.4 Unsupported parameter SMTPUTF8",
+                            "501 5.5.4 Bad BODY parameter", "501 5.5.4 Bad SMTPUTF8 parameter",
+                            "501 5.5.4 Bad SMTPUTF8 parameter", "555 5.5.4 Unsupported parameter RET",
                             "501 5.5.4 Bad parameter syntax", "250 2.1.0 Sender <a@b.test> OK"));
 }
 
@@ -556,7 +560,7 @@ TEST(Session, NulAndBareCrInCommandLine) {
 TEST(Session, EmptyUnknownAndNotImplemented) {
   Driver d;
   d.take();
-  d.send("\r\nFOO bar\r\nEXPN staff\r\nSTARTTLS\r\nBDAT 10 LAST\r\n");
+  d.send("\r\nFOO bar\r\nEXPN staff\r\nSTARTTLS\r\nONEX\r\n");
   EXPECT_EQ(d.take(), lines("500 5.5.2 Command unrecognized", "500 5.5.2 Command unrecognized",
                             "502 5.5.1 Command not implemented", "502 5.5.1 Command not implemented",
                             "502 5.5.1 Command not implemented"));

@@ -6,6 +6,7 @@
 //   # ...            comment
 //   @limit KEY=N     set a Limits field (max_command_line, max_data_line, max_message_size,
 //                    max_recipients, body_chunk) before the session starts
+//   @option KEY=0|1  switch an extension of SessionOptions (chunking, smtputf8, dsn)
 //   C: text          client sends text + CRLF; consecutive C:/R: lines form one packet
 //   R: text          client sends text with escapes (\r \n \t \0 \\ \xHH), nothing appended
 //   E:               client closes its side (receive_eof)
@@ -114,6 +115,20 @@ Transcript load(const std::filesystem::path& file) {
         l.body_chunk = value;
       else
         t.error = "line " + std::to_string(lineno) + ": unknown limit " + key;
+    } else if (line.rfind("@option ", 0) == 0) {
+      // Extension switches of SessionOptions: chunking, smtputf8, dsn (value 0 or 1).
+      const std::string kv = line.substr(8);
+      const auto eq = kv.find('=');
+      const std::string key = kv.substr(0, eq);
+      const bool on = eq != std::string::npos && kv.substr(eq + 1) == "1";
+      if (key == "chunking")
+        t.options.chunking = on;
+      else if (key == "smtputf8")
+        t.options.smtputf8 = on;
+      else if (key == "dsn")
+        t.options.dsn = on;
+      else
+        t.error = "line " + std::to_string(lineno) + ": unknown option " + key;
     } else if (tag == "C:") {
       step().client += body + "\r\n";
     } else if (tag == "R:") {
