@@ -60,12 +60,13 @@ class Containerfile(unittest.TestCase):
         runtime = [rest for kw, rest in instructions() if kw == "RUN"][-1]
         # Each library of ours (not the C/C++ runtime every Debian image has) has its package.
         wanted = {"libspdlog": "libspdlog1.10", "libfmt": "libfmt9", "libtomlplusplus": "libtomlplusplus3",
-                  "libsystemd": "libsystemd0", "libboost_system": "libboost-system1.74.0"}
+                  "libsystemd": "libsystemd0", "libboost_system": "libboost-system1.74.0",
+                  "libidn2": "libidn2-0", "libicuuc": "libicu72", "libicudata": "libicu72"}
         for lib in libs:
             if lib in wanted:
                 self.assertIn(wanted[lib], runtime, f"{lib} is needed at run time but not installed in the image")
         known = set(wanted) | {"libstdc++", "libgcc_s", "libc", "libm", "libcap", "libgcrypt", "liblzma", "libzstd",
-                               "liblz4", "libgpg-error", "linux-vdso", "libpthread", "libdl", "librt",
+                               "liblz4", "libgpg-error", "libunistring", "linux-vdso", "libpthread", "libdl", "librt",
                                # sanitizer runtimes of the asan preset's binary, never in the image
                                "libasan", "libubsan", "liblsan", "libtsan"}
         self.assertEqual([l for l in libs if l not in known], [],
