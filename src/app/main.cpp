@@ -15,6 +15,7 @@
 #include "mailslot/delivery/maildir_store.hpp"
 #include "mailslot/delivery/recipients.hpp"
 #include "mailslot/server/server.hpp"
+#include "recipients_setup.hpp"
 
 namespace {
 
@@ -40,13 +41,7 @@ void set_up_logging(const std::string& level) {
 }
 
 std::shared_ptr<const delivery::Recipients> make_recipients(const config::Config& c) {
-  delivery::StaticRecipientsOptions o;
-  o.root = c.mail.root;
-  o.mailbox_template = c.mail.mailbox;
-  o.domains = c.mail.domains;
-  o.users = c.mail.users;
-  o.fold_case = c.mail.fold_case;
-  return std::make_shared<delivery::StaticRecipients>(std::move(o));
+  return app::build_recipients(c);  // recipients_setup.cpp
 }
 
 // The mail root must exist and be a directory we can use; create it when missing (first start).
