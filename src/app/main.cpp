@@ -115,7 +115,9 @@ int main(int argc, char** argv) {
   try {
     prepare_mail_root(cfg);
     auto shared_cfg = std::make_shared<const config::Config>(cfg);
-    auto store = std::make_shared<delivery::MaildirStore>(delivery::MaildirStoreOptions{cfg.hostname, cfg.mail.fsync, cfg.mail.root});
+    delivery::MaildirStoreOptions store_options{cfg.hostname, cfg.mail.fsync, cfg.mail.root};
+    store_options.quota_full_tempfail = cfg.mail.quota_full_tempfail;
+    auto store = std::make_shared<delivery::MaildirStore>(store_options);
     server::Server srv(shared_cfg, make_recipients(cfg), store);
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");

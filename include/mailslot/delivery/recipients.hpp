@@ -21,6 +21,8 @@ struct Resolution {
     unknown_domain,  // 550 5.1.2 (domain not served here)
     bad_mailbox,     // 550 5.1.3 (local part cannot be a safe path component)
     temporary,       // 451 4.3.0 (lookup failed)
+    over_quota,      // 552 5.2.2 (mailbox full, checked at RCPT)
+    over_quota_tempfail,  // 452 4.2.2 (the same with quota_full_tempfail)
   };
   Status status = Status::temporary;
   std::shared_ptr<const Mailbox> mailbox;  // set when ok
@@ -41,6 +43,8 @@ class Recipients {
   // (SIGHUP). A source with a syntax error keeps its old table; the problems are returned, each
   // "file:line: message", for the log.
   virtual std::vector<std::string> refresh(bool /*force*/) const { return {}; }
+  // The SIGHUP entry point: every source re-read now (blocking; any thread). Returns the problems.
+  std::vector<std::string> reload() const { return refresh(true); }
 };
 
 // One domain's user database: given a split address, where does the user's mail go?
