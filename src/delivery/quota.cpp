@@ -248,7 +248,10 @@ std::optional<Outcome> quota_admit(const std::filesystem::path& base, const std:
                                    bool tempfail) {
   if (!limits.any()) return std::nullopt;
   const fs::Fd dir = open_existing_below(base, maildir);  // as the daemon: parents may be 0711
-  if (!dir.valid()) return std::nullopt;                  // not there yet: empty
+  if (!dir.valid()) {  // not there yet: empty, but this message alone may be too big
+    if (over_quota(limits, {}, size)) return quota_exceeded(tempfail);
+    return std::nullopt;
+  }
   const Identity as_user(uid, gid);                       // a rebuilt maildirsize is the user's file
   QuotaUsage usage;
   if (read_quota(dir.get(), limits, usage) != 0) return std::nullopt;

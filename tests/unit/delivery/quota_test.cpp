@@ -112,6 +112,7 @@ TEST_F(QuotaFiles, RcptCheckWithDeclaredSize) {
   EXPECT_EQ(check_quota_at_rcpt(m, dir.path(), 101, true)->code, 452);
   m.maildir = dir.path() / "nobody-yet/Maildir";  // not created yet: empty
   EXPECT_FALSE(check_quota_at_rcpt(m, dir.path(), 299, false));
+  EXPECT_TRUE(check_quota_at_rcpt(m, dir.path(), 301, false));  // this message alone is too big
   m.quota = {};
   m.maildir = md();
   EXPECT_FALSE(check_quota_at_rcpt(m, dir.path(), 1 << 30, false));  // no limits
