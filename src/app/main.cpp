@@ -41,7 +41,11 @@ void set_up_logging(const std::string& level) {
 }
 
 std::shared_ptr<const delivery::Recipients> make_recipients(const config::Config& c) {
-  return app::build_recipients(c);  // recipients_setup.cpp
+  try {
+    return app::build_recipients(c);  // recipients_setup.cpp
+  } catch (const std::runtime_error& e) {  // a passwd-file or aliases file that cannot be used
+    throw config::ConfigError({e.what()});
+  }
 }
 
 // The mail root must exist and be a directory we can use; create it when missing (first start).
@@ -106,6 +110,12 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   if (check_config) {
+    try {
+      make_recipients(cfg);  // the passwd-files and the aliases file are checked too
+    } catch (const config::ConfigError& e) {
+      std::cerr << "mailslotd: configuration error:\n" << e.what() << "\n";
+      return kExitConfig;
+    }
     std::cout << config::to_toml(cfg);
     std::cerr << "mailslotd: configuration " << config_path << " is valid\n";
     return 0;
@@ -147,6 +157,9 @@ int main(int argc, char** argv) {
     srv.run();
     spdlog::info("mailslotd stopped");
     return 0;
+  } catch (const config::ConfigError& e) {
+    spdlog::critical("configuration error: {}", e.what());
+    return kExitConfig;
   } catch (const std::system_error& e) {
     spdlog::critical("{}", e.what());
     return kExitOsErr;

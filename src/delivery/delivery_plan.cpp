@@ -92,6 +92,16 @@ Destination plan_one(const std::shared_ptr<const Mailbox>& m, std::size_t rcpt, 
   const std::int64_t owner = effective_owner(m->uid);
   const bool own_identity = owner != ::geteuid();
   const bool create_folder_now = !m->folder.empty() && m->folder_policy == DetailFolders::create;
+  const bool any_folder = !m->folder.empty() && m->folder_policy != DetailFolders::off;
+  if (!own_identity && !any_folder) {
+    // The common case (one identity for every mailbox, no folder): one stat for the ownership
+    // check; the store's symlink-free walk does the rest.
+    struct stat st {};
+    if (::fstatat(AT_FDCWD, m->maildir.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+        st.st_uid != owner)
+      d.failure = not_owned(m->maildir, st.st_uid, owner);
+    return d;
+  }
   // Parents a user could not create are the daemon's; without an identity of its own the store's
   // walk would create them anyway (0700), only a folder to create needs them now.
   const fs::Fd parent =

@@ -161,6 +161,58 @@ class Recipients(DaemonTestCase):
         self.assertReply(c.rcpt("bob@virt.test"), 250)
         self.assertReply(c.rcpt("erin@virt.test"), 550, "5.1.1")
 
+    def test_broken_passwd_file_at_start_is_a_config_error(self):
+        with open(self.users, "a") as f:
+            f.write("zed:x:oops\n")
+        cfg = merge_config(default_config(), {"mail": {"aliases": self.aliases}})
+        text = render_config(cfg) + f'\n[domains."virt.test"]\nresolver = "passwd-file"\npasswd_file = "{self.users}"\n'
+        conf = os.path.join(self.tmp, "broken.toml")
+        with open(conf, "w") as f:
+            f.write(text)
+        import subprocess
+        from harness import daemon_binary
+        r = subprocess.run([daemon_binary(), "--config", conf, "--check-config"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 78, r.stderr)  # EX_CONFIG
+        self.assertIn(f"{self.users}:3: ", r.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "per-user identity needs root")
+    def test_system_users_and_ownership(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        os.chmod(self.tmp, 0o755)
+        cfg = merge_config(default_config(), {"mail": {}})
+        text = render_config(cfg) + ('\n[domains."sys.test"]\nresolver = "system"\n'
+                                     'mailbox = "{domain}/{user}/Maildir"\n')
+        d = self.start_daemon(config_text=text, name="sys")
+        os.chmod(os.path.join(d.workdir), 0o755)
+        os.chmod(d.mail_root, 0o755)
+        c = self.client(d)
+        self.assertReply(c.mail("s@example.net"), 250)
+        self.assertReply(c.rcpt("nobody@sys.test"), 250, "2.1.5")      # getpwnam
+        self.assertReply(c.rcpt("root@sys.test"), 550, "5.1.1")        # uid 0: alias it instead
+        self.assertReply(c.rcpt("no-such-user-4@sys.test"), 550, "5.1.1")
+        self.assertReply(c.data(message("system user", ["as nobody"])), 250, "2.0.0")
+        files = d.files("nobody", domain="sys.test")
+        self.assertEqual(len(files), 1)
+        st = os.stat(files[0])
+        self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid))
+        self.assertEqual(os.stat(d.maildir("nobody", "sys.test")).st_uid, nobody.pw_uid)
+
+        # A Maildir owned by someone else than the identity it would be written as: 451, logged.
+        alice_md = d.maildir("alice")
+        os.makedirs(os.path.join(alice_md, "new"))
+        os.chown(alice_md, nobody.pw_uid, nobody.pw_gid)
+        self.assertReply(c.mail("s@example.net"), 250)
+        self.assertReply(c.rcpt("alice@example.test"), 250)
+        self.assertReply(c.rcpt("bob@example.test"), 250)
+        alice, bob = c.data(message("not alice's", ["x"])), c.getreply()
+        self.assertReply(alice, 451, "4.3.0")
+        self.assertIn(b"owned by uid", alice[1])
+        self.assertReply(bob, 250, "2.0.0")
+        self.assertEqual(os.listdir(os.path.join(alice_md, "new")), [])
+        self.assertTrue(d.wait_log(r"to=<alice@example\.test>.*code=451 4\.3\.0.*owned by uid", 5), d.log())
+
 
 if __name__ == "__main__":
     unittest.main()
