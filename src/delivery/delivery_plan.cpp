@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -170,6 +171,42 @@ bool has_line(const std::string& text, const std::string& line) {
   return false;
 }
 
+// "subscriptions": one folder name per line (Maildir++). A file Dovecot has written in its
+// version 2 format starts with "V\t2\n\n" and separates hierarchy levels with a tab. Updated the
+// way Dovecot does it (subscription-file.c): an exclusive "subscriptions.lock" holds the new
+// content and is renamed over the file, so neither writer loses the other's line. When the lock
+// stays taken the folder is still used, only not subscribed.
+int subscribe(int maildir_fd, const std::string& name) {
+  constexpr int kLockAttempts = 50;  // 10 ms apart: Dovecot holds it for one small rewrite
+  fs::Fd lock;
+  for (int i = 0; i < kLockAttempts && !lock.valid(); ++i) {
+    lock = fs::Fd(::openat(maildir_fd, "subscriptions.lock", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           0600));
+    if (!lock.valid() && errno != EEXIST) return errno;
+    if (!lock.valid()) ::usleep(10'000);
+  }
+  if (!lock.valid()) return EAGAIN;
+  std::string text;
+  if (fs::Fd in(::openat(maildir_fd, "subscriptions", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)); in.valid()) {
+    char buf[4096];
+    for (ssize_t n; (n = ::read(in.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  }
+  std::string entry = name;
+  if (text.rfind("V\t2\n\n", 0) == 0) std::replace(entry.begin(), entry.end(), '.', '\t');
+  int err = 0;
+  if (!has_line(text, entry)) {
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += entry + "\n";
+    err = fs::write_all(lock.get(), text);
+    if (!err) err = fs::fsync_fd(lock.get());
+    if (!err) err = lock.close();
+    if (!err && ::renameat(maildir_fd, "subscriptions.lock", maildir_fd, "subscriptions") != 0) err = errno;
+    if (!err) return 0;
+  }
+  ::unlinkat(maildir_fd, "subscriptions.lock", 0);
+  return err;
+}
+
 }  // namespace
 
 int create_folder(int maildir_fd, const std::string& name) {
@@ -182,16 +219,9 @@ int create_folder(int maildir_fd, const std::string& name) {
   // Maildir++: the marker that says this directory is a folder, not a Maildir of its own.
   fs::Fd marker(::openat(folder.get(), "maildirfolder", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!marker.valid()) return errno;
-  // "subscriptions": one folder name per line (Courier and Dovecot's Maildir++ layout).
-  fs::Fd subs(::openat(maildir_fd, "subscriptions", O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!subs.valid()) return errno;
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::pread(subs.get(), buf, sizeof buf, static_cast<off_t>(text.size()))) > 0;)
-    text.append(buf, static_cast<std::size_t>(n));
-  if (has_line(text, name)) return 0;
-  std::string line = (text.empty() || text.back() == '\n' ? "" : "\n") + name + "\n";
-  return fs::write_all(subs.get(), line);
+  // A folder that could not be subscribed still receives its mail (clients can subscribe it).
+  subscribe(maildir_fd, name);
+  return 0;
 }
 
 std::vector<Destination> plan_destinations(const std::vector<std::shared_ptr<const Mailbox>>& rcpts,

@@ -30,7 +30,8 @@ std::vector<Destination> plan_destinations(const std::vector<std::shared_ptr<con
 
 // Creates the Maildir++ folder `name` in the open Maildir `maildir_fd` as it stands (the caller holds
 // the user's identity): ".<name>" with cur/ new/ tmp/ and the "maildirfolder" marker, and adds
-// the name to "subscriptions" so IMAP clients show it. 0 or an errno value.
+// the name to "subscriptions" so IMAP clients show it (Dovecot's dotlock and version 2 format are
+// respected; a subscription that fails does not fail the folder). 0 or an errno value.
 int create_folder(int maildir_fd, const std::string& name);
 
 // One outcome per RCPT: every destination delivered → delivered; any temporary failure → that

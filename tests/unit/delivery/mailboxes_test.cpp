@@ -99,6 +99,18 @@ TEST_F(MailboxesTest, DetailFolderCreatedOnDemandAndSubscribed) {
   EXPECT_TRUE(list_dir(md("carol") / "new").empty());
 }
 
+TEST_F(MailboxesTest, SubscriptionsInDovecotVersion2FormatAndOthersKept) {
+  stdfs::create_directories(md("ann"));
+  write_file(md("ann") / "subscriptions", "V\t2\n\nArchive\tOld\nSent\n");
+  auto m = box("ann+lists.debian@example.test", md("ann"));
+  m->folder = "lists.debian";
+  m->folder_policy = DetailFolders::create;
+  ASSERT_TRUE(deliver(*std::make_unique<MaildirStore>(store()), envelope({m}), kBody)[0].delivered());
+  EXPECT_EQ(read_file(md("ann") / "subscriptions"), "V\t2\n\nArchive\tOld\nSent\nlists\tdebian\n");
+  EXPECT_FALSE(stdfs::exists(md("ann") / "subscriptions.lock"));
+  EXPECT_EQ(list_dir(md("ann") / ".lists.debian/new").size(), 1u);
+}
+
 TEST_F(MailboxesTest, FolderNeverLeavesTheMaildir) {
   // Even a folder name that was not sanitised cannot name a path: ".<name>" is one component.
   auto s = store();
