@@ -7,8 +7,9 @@ in the test's temp dir, imap on a free loopback port) uses the same passwd-file 
 userdb. Python's imaplib logs in as alice and checks: the message count, every body byte for byte,
 RFC822.SIZE equal to the W= in the file name (also for a message with bare LFs, where W= != S=), the
 +detail message in its folder (subscribed), and Dovecot's quota figures (`doveadm quota get` and IMAP
-GETQUOTAROOT) agreeing with mailslot's maildirsize. Skipped, saying why, only when Dovecot's imap
-cannot run here.
+GETQUOTAROOT) agreeing with mailslot's maildirsize, also for a message delivered after Dovecot has
+opened the Maildir (moved new/ to cur/, written its index). Skipped, saying why, only when
+Dovecot's imap cannot run here.
 """
 
 import imaplib
@@ -228,12 +229,33 @@ class DovecotReadsMailslot(DaemonTestCase):
         kib = (ms_bytes + 1023) // 1024  # Dovecot reports storage in KiB, rounded up
         self.assertEqual(int(m.group(1)), kib)
         self.assertEqual(int(m.group(2)), 1024)
+        self.assertEqual(self.doveadm_quota(conf), (kib, ms_msgs))
+
+        # Dovecot has now opened the Maildir (files moved to cur/, its own index files, maybe its
+        # own maildirsize): one more delivery still lands where it reads it, and the figures agree.
+        imap.select("INBOX")  # read-write: Dovecot moves new/ to cur/
+        big = message("after dovecot", ["y" * 700, "z" * 700])
+        self.assertReply(c.mail("sender@example.net"), 250)
+        self.assertReply(c.rcpt(USER), 250, "2.1.5")
+        self.assertReply(c.data(big), 250, "2.0.0")
+        typ, data = imap.select("INBOX", readonly=True)
+        self.assertEqual(int(data[0]), 3)
+        typ, data = imap.fetch("3", "(RFC822)")
+        now = maildir_files(self.md)
+        self.assertEqual([data[0][1]], [b for b in now.values() if b"after dovecot" in b])
+        with open(os.path.join(self.md, "maildirsize")) as f:
+            ms = f.read().splitlines()
+        total = sum(int(l.split()[0]) for l in ms[1:])
+        self.assertEqual(total, sum(len(b) for b in now.values()))
+        self.assertEqual(self.doveadm_quota(conf), ((total + 1023) // 1024, 4))
+
+    def doveadm_quota(self, conf):
+        """(storage KiB, messages) as `doveadm quota get` reports them."""
         r = subprocess.run([DOVEADM, "-c", conf, "-f", "tab", "quota", "get", "-u", USER],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         rows = {l.split("\t")[1]: l.split("\t") for l in r.stdout.splitlines()[1:]}
-        self.assertEqual(int(rows["STORAGE"][2]), kib, r.stdout)
-        self.assertEqual(int(rows["MESSAGE"][2]), ms_msgs, r.stdout)
+        return int(rows["STORAGE"][2]), int(rows["MESSAGE"][2])
 
 
 if __name__ == "__main__":
