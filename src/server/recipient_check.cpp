@@ -29,13 +29,13 @@ awaitable<delivery::Resolution> Connection::resolve_recipient(const lmtp::CheckR
   const std::uint64_t size = session_.transaction().declared_size.value_or(0);
   const auto& root = mail.root;
   const bool tempfail = mail.quota_full_tempfail;
-  std::optional<delivery::Outcome> full;
-  std::vector<std::shared_ptr<const delivery::Mailbox>> boxes = res.mailbox->targets;
+  const auto& targets = res.mailbox->targets;  // an alias: every target is checked
+  bool any_quota = targets.empty() && res.mailbox->quota.any();
+  for (const auto& t : targets) any_quota = any_quota || t->quota.any();
+  if (!any_quota) co_return res;  // the common case: no allocation, no trip to the pool
+  std::vector<std::shared_ptr<const delivery::Mailbox>> boxes = targets;
   if (boxes.empty()) boxes.push_back(res.mailbox);
-  bool any_quota = false;
-  for (const auto& b : boxes) any_quota = any_quota || b->quota.any();
-  if (!any_quota) co_return res;
-  full = co_await ctx_.disk->run([&boxes, &root, size, tempfail]() -> std::optional<delivery::Outcome> {
+  std::optional<delivery::Outcome> full = co_await ctx_.disk->run([&boxes, &root, size, tempfail]() -> std::optional<delivery::Outcome> {
     for (const auto& b : boxes) {
       if (auto f = delivery::check_quota_at_rcpt(*b, root, size, tempfail)) return f;
     }
