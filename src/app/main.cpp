@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "mailslot/config/load.hpp"
+#include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
 #include "mailslot/delivery/recipients.hpp"
 #include "mailslot/server/server.hpp"
@@ -126,6 +127,13 @@ int main(int argc, char** argv) {
     prepare_mail_root(cfg);
     auto shared_cfg = std::make_shared<const config::Config>(cfg);
     delivery::MaildirStoreOptions store_options{cfg.hostname, cfg.mail.fsync, cfg.mail.root};
+    // Test only (docs/reliability.md): fail or slow down chosen file-system calls of the store.
+    if (const char* faults = std::getenv("MAILSLOT_TEST_FS_FAULTS"); faults != nullptr && *faults != '\0') {
+      auto faulty = std::make_shared<delivery::fs::FaultyFileSystem>();
+      delivery::fs::configure_faults(*faulty, faults);
+      store_options.file_system = faulty;
+      spdlog::warn("MAILSLOT_TEST_FS_FAULTS=\"{}\": injecting file-system faults (for tests only)", faults);
+    }
     store_options.quota_full_tempfail = cfg.mail.quota_full_tempfail;
     auto store = std::make_shared<delivery::MaildirStore>(store_options);
     server::Server srv(shared_cfg, make_recipients(cfg), store);

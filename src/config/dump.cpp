@@ -49,6 +49,7 @@ std::string to_toml(const Config& c) {
   o << "max_connections = " << c.max_connections << "\n";
   o << "io_threads = " << c.io_threads << "\n";
   o << "disk_threads = " << c.disk_threads << "\n";
+  o << "disk_queue = " << c.disk_queue << "\n";
   o << "log_level = " << toml_string(c.log_level) << "\n\n[limits]\n";
   o << "max_message_size = " << c.limits.max_message_size << "\n";
   o << "max_recipients = " << c.limits.max_recipients << "\n";

@@ -224,6 +224,7 @@ void read_server(Reader& r, const toml::table& t, Config& c, const std::filesyst
   r.integer(t, "max_connections", "server.max_connections", c.max_connections, 1, 1'000'000);
   r.integer(t, "io_threads", "server.io_threads", c.io_threads, 1, 256);
   r.integer(t, "disk_threads", "server.disk_threads", c.disk_threads, 1, 1024);
+  r.integer(t, "disk_queue", "server.disk_queue", c.disk_queue, 0, 1'000'000);
   r.string(t, "log_level", "server.log_level", c.log_level);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.contains(c.log_level)) {

@@ -1,7 +1,12 @@
 // Fault and latency injection over the FileSystem seam (fs_faults.hpp).
 #include "mailslot/delivery/fs_faults.hpp"
 
+#include <cerrno>
+#include <charconv>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 
 namespace mailslot::delivery::fs {
 
@@ -134,6 +139,72 @@ int FaultyFileSystem::close(int fd) {
     return err;
   }
   return real_.close(fd);
+}
+
+namespace {
+
+std::optional<int> errno_from_name(std::string_view name) {
+  static constexpr std::pair<std::string_view, int> kErrnos[] = {
+      {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT}, {"EIO", EIO},       {"EROFS", EROFS},  {"EACCES", EACCES},
+      {"EPERM", EPERM},   {"EXDEV", EXDEV},   {"EMLINK", EMLINK}, {"ENOENT", ENOENT}};
+  for (const auto& [n, e] : kErrnos) {
+    if (n == name) return e;
+  }
+  return std::nullopt;
+}
+
+bool parse_number(std::string_view text, std::uint64_t& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+void configure_one(FaultyFileSystem& faulty, std::string_view item) {
+  const auto bad = [&] {
+    return std::invalid_argument("bad file-system fault \"" + std::string(item) + "\"");
+  };
+  const std::size_t colon = item.find(':');
+  if (colon == std::string_view::npos) throw bad();
+  const std::optional<Op> op = op_from_name(item.substr(0, colon));
+  if (!op) throw bad();
+  std::string_view what = item.substr(colon + 1);
+  if (what.starts_with("delay=")) {
+    std::uint64_t ms = 0;
+    if (!parse_number(what.substr(6), ms)) throw bad();
+    faulty.delay(*op, std::chrono::milliseconds(ms));
+    return;
+  }
+  if (!what.starts_with("fail=")) throw bad();
+  what.remove_prefix(5);
+  std::uint64_t nth = 1;
+  std::uint64_t times = 1;
+  if (const std::size_t x = what.find('x'); x != std::string_view::npos) {
+    const std::string_view t = what.substr(x + 1);
+    if (t == "*") {
+      times = FaultyFileSystem::kForever;
+    } else if (!parse_number(t, times)) {
+      throw bad();
+    }
+    what = what.substr(0, x);
+  }
+  if (const std::size_t at = what.find('@'); at != std::string_view::npos) {
+    if (!parse_number(what.substr(at + 1), nth)) throw bad();
+    what = what.substr(0, at);
+  }
+  const std::optional<int> err = errno_from_name(what);
+  if (!err) throw bad();
+  faulty.fail(*op, *err, nth, times);
+}
+
+}  // namespace
+
+void configure_faults(FaultyFileSystem& faulty, std::string_view spec) {
+  while (!spec.empty()) {
+    const std::size_t comma = spec.find(',');
+    const std::string_view item = spec.substr(0, comma);
+    if (!item.empty()) configure_one(faulty, item);
+    if (comma == std::string_view::npos) break;
+    spec.remove_prefix(comma + 1);
+  }
 }
 
 }  // namespace mailslot::delivery::fs

@@ -36,14 +36,40 @@ const char* step(std::string_view what) { return what == "fsync" ? "fsync" : "mk
 
 }  // namespace
 
+DurableMaildirs::DurableMaildirs(std::size_t capacity, std::chrono::seconds max_age)
+    : capacity_(capacity == 0 ? 1 : capacity), max_age_(max_age) {}
+
 bool DurableMaildirs::contains(const std::string& key) const {
   const std::lock_guard lock(mutex_);
-  return keys_.count(key) != 0;
+  const auto it = keys_.find(key);
+  if (it == keys_.end()) return false;
+  if (Clock::now() - it->second.added >= max_age_) {
+    lru_.erase(it->second.lru);
+    keys_.erase(it);
+    return false;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
+  return true;
 }
 
 void DurableMaildirs::insert(std::string key) {
   const std::lock_guard lock(mutex_);
-  keys_.insert(std::move(key));
+  if (const auto it = keys_.find(key); it != keys_.end()) {
+    it->second.added = Clock::now();
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return;
+  }
+  while (keys_.size() >= capacity_) {
+    keys_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(key);
+  keys_.emplace(std::move(key), Entry{Clock::now(), lru_.begin()});
+}
+
+std::size_t DurableMaildirs::size() const {
+  const std::lock_guard lock(mutex_);
+  return keys_.size();
 }
 
 std::optional<Outcome> open_mail_root(fs::FileSystem& files, const path& root, fs::Fd& out) {
@@ -107,14 +133,15 @@ std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const pa
   std::string key = rel->string();
   key += '\0';
   key += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  const bool sync_chain = sync && !durable.contains(key);
+  out.first_use = !durable.contains(key);
+  const bool sync_chain = sync && out.first_use;
 
   // cur/ is only made sure of (created if missing) on first use; after that a delivery needs just
   // tmp/ and new/, two system calls fewer per message.
   fs::Fd cur;
   fs::Fd* subdirs[] = {&out.tmp, &out.new_dir, &cur};
   const char* names[] = {"tmp", "new", "cur"};
-  const int needed = sync && !sync_chain ? 2 : 3;
+  const int needed = out.first_use ? 3 : 2;
   for (int i = 0; i < needed; ++i) {
     bool created = false;
     const char* what = "";
@@ -134,9 +161,9 @@ std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const pa
       if (const int err = fs::fsync_dir(files, fd)) return outcome_from_errno(err, "fsync");
       ++out.dirs_synced;
     }
-    // Only after every fsync succeeded: another thread that finds the key may skip them.
-    durable.insert(std::move(key));
   }
+  // Only after every fsync succeeded: another thread that finds the key may skip them.
+  if (out.first_use) durable.insert(std::move(key));
   result = std::move(out);
   return std::nullopt;
 }

@@ -1,10 +1,13 @@
 // Maildir unique names (cr.yp.to/proto/maildir.html; Dovecot's ,S= and ,W= extensions).
 #include "mailslot/delivery/maildir_name.hpp"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 
 namespace mailslot::delivery {
 
@@ -32,12 +35,32 @@ std::string sanitize_maildir_host(std::string_view host) {
 }
 
 std::string UniqueName::base() const {
+  char r[17];
+  std::snprintf(r, sizeof r, "%016llx", static_cast<unsigned long long>(random));
   return std::to_string(sec) + ".M" + std::to_string(usec) + "P" + std::to_string(pid) + "Q" +
-         std::to_string(seq) + "." + host;
+         std::to_string(seq) + "R" + r + "." + host;
 }
 
 std::string UniqueName::with_sizes(std::uint64_t size, std::uint64_t vsize) const {
   return base() + ",S=" + std::to_string(size) + ",W=" + std::to_string(vsize);
+}
+
+std::uint64_t process_random() {
+  static const std::uint64_t value = [] {
+    std::uint64_t v = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (::getrandom(&v, sizeof v, 0) == static_cast<ssize_t>(sizeof v)) return v;
+      if (errno != EINTR) break;
+    }
+    // No entropy source (very old kernel, seccomp): still different per start and per process.
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count() ^
+                     std::chrono::system_clock::now().time_since_epoch().count();
+    v = static_cast<std::uint64_t>(now) * 0x9E3779B97F4A7C15ULL;
+    v ^= static_cast<std::uint64_t>(::getpid()) << 32;
+    v ^= reinterpret_cast<std::uintptr_t>(&v);  // ASLR
+    return v;
+  }();
+  return value;
 }
 
 UniqueName next_unique_name(std::string_view sanitized_host) {
@@ -51,6 +74,7 @@ UniqueName next_unique_name(std::string_view sanitized_host) {
   n.usec = usec % 1'000'000;
   n.pid = static_cast<std::int64_t>(::getpid());
   n.seq = deliveries.fetch_add(1, std::memory_order_relaxed) + 1;
+  n.random = process_random();
   n.host = std::string(sanitized_host);
   return n;
 }

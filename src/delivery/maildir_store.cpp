@@ -24,6 +24,7 @@
 #include "mailslot/delivery/identity.hpp"
 #include "mailslot/delivery/maildir_dirs.hpp"
 #include "mailslot/delivery/maildir_name.hpp"
+#include "mailslot/delivery/maildir_sweep.hpp"
 #include "mailslot/delivery/quota.hpp"
 #include "mailslot/delivery/trace_headers.hpp"
 
@@ -63,9 +64,12 @@ int dup_dir(const fs::Fd& from, fs::Fd& out) {
 
 class MaildirWriter final : public MessageWriter {
  public:
-  MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable, fs::Fd root,
+  MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable,
+                std::shared_ptr<std::atomic<std::uint64_t>> swept, fs::Fd root,
                 std::vector<std::shared_ptr<const Mailbox>> recipients)
       : files_(opt.file_system),
+        clock_(opt.clock),
+        swept_(std::move(swept)),
         host_(opt.hostname),
         fsync_(opt.fsync),
         root_path_(opt.root),
@@ -89,6 +93,7 @@ class MaildirWriter final : public MessageWriter {
     const path& maildir = mailbox.maildir;
     MaildirDirs dirs;
     if (auto failure = open_dirs(mailbox, dirs)) return failure;
+    sweep_on_first_use(dirs);
     std::string name;
     fs::Fd fd;
     {
@@ -168,6 +173,14 @@ class MaildirWriter final : public MessageWriter {
     std::string name;
   };
 
+  // Strays a crash left in tmp/ go when this process first touches the Maildir (maildir_sweep.hpp).
+  // Before this transaction's own files exist there; a sweep failure never fails the delivery.
+  void sweep_on_first_use(const MaildirDirs& dirs) const {
+    if (!dirs.first_use || !dirs.tmp.valid()) return;
+    const SweepResult r = sweep_tmp(*files_, dirs.tmp.get(), clock_());
+    if (r.removed > 0) swept_->fetch_add(r.removed);
+  }
+
   std::function<std::string()> fresh_base() const {
     return [this] { return next_unique_name(host_).base(); };
   }
@@ -230,6 +243,7 @@ class MaildirWriter final : public MessageWriter {
     } else if (auto failure = open_dirs(mailbox, dirs)) {
       return *failure;
     }
+    sweep_on_first_use(dirs);
     std::string target;
     // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
     int err = effective_owner(mailbox.uid) == spool_owner_
@@ -314,6 +328,8 @@ class MaildirWriter final : public MessageWriter {
   }
 
   const std::shared_ptr<fs::FileSystem> files_;  // the seam (fs.hpp); shared: tests keep theirs
+  const std::function<std::chrono::system_clock::time_point()> clock_;
+  const std::shared_ptr<std::atomic<std::uint64_t>> swept_;
   const std::string host_;
   const bool fsync_;
   const path root_path_;
@@ -342,10 +358,12 @@ std::string local_hostname() {
 }  // namespace
 
 MaildirStore::MaildirStore(MaildirStoreOptions options)
-    : opt_(std::move(options)), durable_(std::make_shared<DurableMaildirs>()) {
+    : opt_(std::move(options)),
+      durable_(std::make_shared<DurableMaildirs>(opt_.known_maildirs, opt_.known_maildir_age)) {
   // cr.yp.to/proto/maildir.html: the host part tells apart writers sharing one Maildir.
   opt_.hostname = sanitize_maildir_host(opt_.hostname.empty() ? local_hostname() : opt_.hostname);
   // fs::posix() lives as long as the process: a non-owning shared_ptr to it.
+  if (!opt_.clock) opt_.clock = [] { return std::chrono::system_clock::now(); };
   if (!opt_.file_system)
     opt_.file_system = std::shared_ptr<fs::FileSystem>(&fs::posix(), [](fs::FileSystem*) {});
 }
@@ -367,7 +385,7 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   auto plan = std::make_shared<const std::vector<Destination>>(plan_destinations(envelope.recipients, opt_.root));
   std::vector<std::shared_ptr<const Mailbox>> destinations;
   for (const Destination& d : *plan) destinations.push_back(d.failure ? nullptr : d.mailbox);
-  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, std::move(root), destinations);
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations);
   const bool tempfail = opt_.quota_full_tempfail;
   writer->admit = [plan, tempfail](std::size_t i, std::uint64_t size) -> std::optional<Outcome> {
     const Destination& d = (*plan)[i];

@@ -139,6 +139,10 @@ void Session::on_helo(const Command&) {
 }
 
 void Session::on_mail(const Command& c) {
+  if (mail_refusal_) {  // the owner's load shedding: RFC 5321 §4.2.5 lets a server refuse MAIL with 4xx
+    reply(*mail_refusal_);
+    return;
+  }
   Transaction t;
   t.reverse_path = c.path;
   t.mail_params = c.params;

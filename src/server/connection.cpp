@@ -64,6 +64,29 @@ const char* status_word(const delivery::Outcome& o) {
   return "rejected";
 }
 
+// docs/reliability.md "Slow disk": while the disk queue is full, new transactions are refused with
+// 451 4.3.2 (the MTA retries later); connections, other commands and transactions under way go on.
+// Changes are logged for the process, not per connection, and each kind at most every 10 s: a
+// queue hovering at its limit must not flood the log.
+std::optional<lmtp::Reply> transaction_refusal(const DiskPool& disk) {
+  static std::atomic<bool> refusing{false};
+  static std::atomic<Clock::rep> next_full_log{0}, next_drained_log{0};
+  const bool full = !disk.admits_new_work();
+  if (full != refusing.exchange(full)) {
+    auto& next = full ? next_full_log : next_drained_log;
+    const Clock::rep now = Clock::now().time_since_epoch().count();
+    if (Clock::rep due = next.load(); now >= due && next.compare_exchange_strong(due, now + Clock::duration(10s).count())) {
+      if (full) {
+        spdlog::warn("disk queue full ({} jobs queued or running): new transactions get 451 4.3.2", disk.pending());
+      } else {
+        spdlog::info("disk queue below its limit again: new transactions accepted");
+      }
+    }
+  }
+  if (!full) return std::nullopt;
+  return lmtp::Reply{451, "4.3.2", "Disk busy, try again later"};
+}
+
 }  // namespace
 
 Connection::Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener)
@@ -111,6 +134,7 @@ awaitable<void> Connection::run() {
       reading_ = false;
       io_pending_ = false;
       if (!ec) {
+        session_.refuse_new_transactions(transaction_refusal(*ctx_.disk));
         session_.receive(std::string_view(static_cast<const char*>(buf.data()), n));
       } else if (timed_out_ && ec == asio::error::operation_aborted) {
         spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");

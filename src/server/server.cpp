@@ -23,7 +23,7 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
     : config_(std::move(config)),
       ioc_(static_cast<int>(config_->io_threads)),
       strand_(asio::make_strand(ioc_)),
-      disk_(std::make_unique<DiskPool>(config_->disk_threads)) {
+      disk_(std::make_unique<DiskPool>(config_->disk_threads, config_->disk_queue)) {
   ctx_.config = config_;
   ctx_.recipients = std::move(recipients);
   ctx_.store = std::move(store);

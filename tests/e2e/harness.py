@@ -350,7 +350,7 @@ class DaemonTestCase(unittest.TestCase):
         self.assertEqual(left, [], f"tmp/ not empty {timeout}s later: {left}")
 
 
-MAILDIR_NAME_RE = re.compile(r"^\d+\.M\d+P\d+Q\d+\.[^/,:]+,S=\d+,W=\d+$")
+MAILDIR_NAME_RE = re.compile(r"^\d+\.M\d+P\d+Q\d+R[0-9a-f]{16}\.[^/,:]+,S=\d+,W=\d+$")
 
 
 def parse_trace_headers(tc, headers, where=""):

@@ -67,6 +67,9 @@ struct Config {
   Mail mail;
   std::vector<Domain> domains;     // [domains.*]; every mail.domains entry without one is static
   std::string log_level = "info";
+  // Disk jobs queued or running beyond which new transactions get 451 4.3.2 (0: no limit); see
+  // DiskPool::admits_new_work().
+  std::size_t disk_queue = 1024;
 };
 
 }  // namespace mailslot::config

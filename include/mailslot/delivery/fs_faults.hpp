@@ -72,4 +72,11 @@ class FaultyFileSystem final : public FileSystem {
   std::array<PerOp, kOpCount> ops_{};
 };
 
+// Configures `faulty` from a spec, for tests that drive the real daemon (MAILSLOT_TEST_FS_FAULTS,
+// docs/reliability.md): comma-separated items, each `<op>:delay=<ms>` or
+// `<op>:fail=<ERRNO>[@<nth>][x<times>|x*]`, e.g. "fsync:delay=300,link:fail=ENOSPC@2x*".
+// <op> is an op_name(); <ERRNO> one of ENOSPC EDQUOT EIO EROFS EACCES EPERM EXDEV EMLINK ENOENT.
+// Throws std::invalid_argument naming the bad item.
+void configure_faults(FaultyFileSystem& faulty, std::string_view spec);
+
 }  // namespace mailslot::delivery::fs

@@ -8,36 +8,60 @@
 // nothing is resolved by path again between the steps of one delivery.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "mailslot/delivery/fs.hpp"
 #include "mailslot/delivery/outcome.hpp"
 
 namespace mailslot::delivery {
 
-// The Maildirs whose whole chain (root → … → Maildir, and tmp/ new/ cur/) this process has fsynced.
+// The Maildirs this process has first touched: their whole chain (root → … → Maildir, and tmp/ new/
+// cur/) fsynced, and their tmp/ swept by the 36-hour rule (maildir_sweep.hpp).
 // A Maildir that already exists may have been created a moment ago by another session or process
 // that has not fsynced its parent yet; until this process has fsynced the chain itself, a 250 for a
 // message in it could be lost with the directory in a crash. Thread-safe: the disk pool shares it.
+// Bounded: at most `capacity` Maildirs are remembered (the least recently used is forgotten first),
+// and each for at most `max_age`. A forgotten Maildir is simply first-touched again: its chain
+// fsynced once more (cheap: nothing is dirty) and its tmp/ swept again, which is also how a
+// long-running process keeps sweeping tmp/ periodically.
 class DurableMaildirs {
  public:
-  bool contains(const std::string& key) const;
+  static constexpr std::size_t kDefaultCapacity = 65536;
+  static constexpr std::chrono::seconds kDefaultMaxAge = std::chrono::hours(24);
+
+  explicit DurableMaildirs(std::size_t capacity = kDefaultCapacity,
+                           std::chrono::seconds max_age = kDefaultMaxAge);
+  bool contains(const std::string& key) const;  // known and not older than max_age
   void insert(std::string key);
+  std::size_t size() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    Clock::time_point added;
+    std::list<std::string>::iterator lru;
+  };
+
+  const std::size_t capacity_;
+  const std::chrono::seconds max_age_;
   mutable std::mutex mutex_;
-  std::unordered_set<std::string> keys_;  // one per Maildir used: bounded by the number of mailboxes
+  mutable std::list<std::string> lru_;  // most recently used first
+  mutable std::unordered_map<std::string, Entry> keys_;
 };
 
 // A Maildir's tmp/ and new/, open; cur/ exists too (readers expect it) but is not needed to deliver.
 struct MaildirDirs {
   fs::Fd tmp;
   fs::Fd new_dir;
-  int dirs_synced = 0;  // directories fsynced by this open (tests: the chain is synced once per process)
+  int dirs_synced = 0;     // directories fsynced by this open (tests: the chain is synced once per process)
+  bool first_use = false;  // DurableMaildirs did not know it: the caller sweeps tmp/ (maildir_sweep.hpp)
 };
 
 // Opens `root` (following symlinks: they are above the root). An empty root is "/".
@@ -51,7 +75,8 @@ std::optional<std::filesystem::path> path_below_root(const std::filesystem::path
 
 // Walks `maildir` from `root_fd` (the open `root`), creating what is missing (mode 0700, the parent
 // fsynced after each create when `sync`), and opens its tmp/ and new/. On its first use in this
-// process (`durable` does not know it) and when `sync`, fsyncs every directory of the chain.
+// process (`durable` does not know it) and when `sync`, fsyncs every directory of the chain; then
+// `durable` knows it and `out.first_use` is set (also without `sync`).
 // Failures are outcomes: a symlink anywhere below the root → 451 4.3.0 "Mailbox path contains a
 // symlink"; a Maildir not below the root → 451 4.3.0 "Mailbox path is outside mail.root"; and
 // `out` then holds no open directory. Every call goes through `fs` (posix() without it).

@@ -3,7 +3,12 @@
 // into each recipient's new/ under a fresh unique name → fsync each new/ → one outcome each.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +28,13 @@ struct MaildirStoreOptions {
   std::shared_ptr<fs::FileSystem> file_system = {};
   // Over quota at commit: 452 4.2.2 instead of 552 5.2.2 (mail.quota_full_tempfail).
   bool quota_full_tempfail = false;
+  // The wall clock of the 36-hour tmp/ sweep (maildir_sweep.hpp); null means system_clock::now.
+  // Tests set a clock days ahead instead of waiting.
+  std::function<std::chrono::system_clock::time_point()> clock = {};
+  // How many Maildirs the process remembers as first-touched (fsynced and swept), and for how
+  // long; see DurableMaildirs (maildir_dirs.hpp).
+  std::size_t known_maildirs = 65536;
+  std::chrono::seconds known_maildir_age = std::chrono::hours(24);
 };
 
 class DurableMaildirs;
@@ -36,9 +48,13 @@ class MaildirStore final : public MailStore {
   explicit MaildirStore(MaildirStoreOptions options);
   std::unique_ptr<MessageWriter> begin(const Envelope& envelope, Outcome& failure) override;
 
+  // Stray files removed from tmp/ by the 36-hour sweep so far (tests, and a log line one day).
+  std::uint64_t tmp_swept() const { return swept_->load(); }
+
  private:
   MaildirStoreOptions opt_;
   std::shared_ptr<DurableMaildirs> durable_;  // shared with the writers, which may outlive the store
+  std::shared_ptr<std::atomic<std::uint64_t>> swept_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 // Accepts and discards: for protocol benchmarks and tests that must not depend on the disk.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mailslot/lmtp/data_decoder.hpp"
@@ -79,6 +80,10 @@ class Session {
   // behind the final "." are not taken. Idempotent.
   void drain();
   bool draining() const { return draining_; }
+  // Load shedding, decided by the owner (the session knows no disk): while set, MAIL is answered
+  // with this reply instead of starting a transaction (e.g. 451 4.3.2 while the disk queue is
+  // full); every other command, and a transaction already started, goes on as usual.
+  void refuse_new_transactions(std::optional<Reply> reply) { mail_refusal_ = std::move(reply); }
 
   State state() const { return state_; }
   bool closed() const { return state_ == State::closed && !has_request(); }
@@ -130,6 +135,7 @@ class Session {
   bool data_done_ = false;     // terminator seen; commit/discard pending or done
   bool message_open_ = false;  // OpenMessage succeeded, no commit/discard answered yet
   std::uint64_t messages_committed_ = 0;
+  std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
 };
 
 }  // namespace mailslot::lmtp

@@ -2,6 +2,8 @@
 // event loop; the awaiting coroutine resumes on its own executor (its connection's strand).
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -13,10 +15,20 @@ namespace mailslot::server {
 class DiskPool {
  public:
   // Sized for I/O latency, not cores: fsync sleeps, and overlapping fsyncs is what makes an MDA fast.
-  explicit DiskPool(unsigned threads) : pool_(threads) {}
+  // `queue_limit`: how many jobs may be queued or running before admits_new_work() says no (0: no
+  // limit). The pool itself never refuses a job: a transaction already under way always gets its
+  // disk work done; the limit is for the owner to refuse new transactions (451 4.3.2).
+  explicit DiskPool(unsigned threads, std::size_t queue_limit = 0) : pool_(threads), limit_(queue_limit) {}
   ~DiskPool() { join(); }
 
   void join() { pool_.join(); }
+
+  // Jobs queued or running now.
+  std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  // False while `queue_limit` jobs or more are queued or running: a slow or stuck disk must turn
+  // into "try again later" for new mail, not into an ever longer queue (and the memory of every
+  // message waiting in it).
+  bool admits_new_work() const { return limit_ == 0 || pending() < limit_; }
 
   // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
   // rethrown in the caller. f must be copyable-or-trivial to move: pass state by reference (the
@@ -43,7 +55,8 @@ class DiskPool {
         [this, f = std::move(f)](auto handler) mutable {
           // Keep the caller's io_context alive while the work is away from it.
           auto work = asio::make_work_guard(asio::get_associated_executor(handler));
-          asio::post(pool_, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+          pending_.fetch_add(1, std::memory_order_relaxed);
+          asio::post(pool_, [this, f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
             std::exception_ptr error;
             std::optional<R> r;
             try {
@@ -51,6 +64,7 @@ class DiskPool {
             } catch (...) {
               error = std::current_exception();
             }
+            pending_.fetch_sub(1, std::memory_order_relaxed);
             auto ex = work.get_executor();
             asio::post(ex, [handler = std::move(handler), error, r = std::move(r)]() mutable {
               std::move(handler)(error, std::move(r));
@@ -62,6 +76,8 @@ class DiskPool {
   }
 
   asio::thread_pool pool_;
+  const std::size_t limit_;
+  std::atomic<std::size_t> pending_{0};
 };
 
 }  // namespace mailslot::server

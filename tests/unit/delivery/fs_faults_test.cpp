@@ -85,5 +85,27 @@ TEST(FaultyFileSystem, NamesEveryKind) {
   EXPECT_EQ(op_from_name("rename"), std::nullopt);
 }
 
+TEST(ConfigureFaults, ParsesDelaysAndFailures) {
+  TempDir t;
+  const Fd dir = open_dir(t.path());
+  FaultyFileSystem faulty;
+  configure_faults(faulty, "mkdir:fail=EDQUOT@2x3,fsync:fail=EIO,unlink:fail=ENOSPC@1x*,stat:delay=1");
+  EXPECT_EQ(faulty.mkdir(dir.get(), "a", 0700), 0);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(faulty.mkdir(dir.get(), "b", 0700), EDQUOT);
+  EXPECT_EQ(faulty.mkdir(dir.get(), "b", 0700), 0);
+  EXPECT_EQ(faulty.fsync(dir.get()), EIO);
+  EXPECT_EQ(faulty.fsync(dir.get()), 0);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(faulty.unlink(dir.get(), "x", 0), ENOSPC);
+}
+
+TEST(ConfigureFaults, RefusesWhatItCannotRead) {
+  FaultyFileSystem faulty;
+  for (const char* bad : {"fsync", "rename:delay=1", "fsync:delay=", "fsync:delay=x", "link:fail=EWHAT",
+                          "link:fail=EIO@", "link:fail=EIOx", "write:slow"}) {
+    EXPECT_THROW(configure_faults(faulty, bad), std::invalid_argument) << bad;
+  }
+  EXPECT_NO_THROW(configure_faults(faulty, ""));
+}
+
 }  // namespace
 }  // namespace mailslot::delivery::fs

@@ -101,7 +101,7 @@ TEST_F(MaildirStoreTest, NameCarriesExactSizes) {
     if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) crlf += '\r';
     crlf += bytes[i];
   }
-  const std::regex re(R"(^\d+\.M\d+P\d+Q\d+\.mail\.example\.test,S=(\d+),W=(\d+)$)");
+  const std::regex re(R"(^\d+\.M\d+P\d+Q\d+R[0-9a-f]{16}\.mail\.example\.test,S=(\d+),W=(\d+)$)");
   std::smatch m;
   const std::string name = stdfs::path(out[0].location).filename();
   ASSERT_TRUE(std::regex_match(name, m, re)) << name;
