@@ -14,6 +14,7 @@
 #include "app.hpp"
 #include "mailslot/config/load.hpp"
 #include "mailslot/server/server.hpp"
+#include "recipients_setup.hpp"
 
 namespace {
 
@@ -80,6 +81,12 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   if (check_config) {
+    try {
+      mailslot::app::build_recipients(cfg);  // the passwd-files and the aliases file are checked too
+    } catch (const std::runtime_error& e) {
+      std::cerr << "mailslotd: configuration error:\n" << e.what() << "\n";
+      return kExitConfig;
+    }
     std::cout << config::to_toml(cfg);
     std::cerr << "mailslotd: configuration " << config_path << " is valid\n";
     return 0;
@@ -181,6 +188,9 @@ int main(int argc, char** argv) {
     srv.run();
     spdlog::info("mailslotd stopped");
     return 0;
+  } catch (const config::ConfigError& e) {
+    spdlog::critical("configuration error: {}", e.what());
+    return kExitConfig;
   } catch (const std::system_error& e) {
     spdlog::critical("{}", e.what());
     return kExitOsErr;

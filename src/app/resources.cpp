@@ -9,18 +9,17 @@
 #include "mailslot/config/load.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
+#include "recipients_setup.hpp"
 
 namespace mailslot::app {
 namespace {
 
 std::shared_ptr<const delivery::Recipients> make_recipients(const config::Config& c) {
-  delivery::StaticRecipientsOptions o;
-  o.root = c.mail.root;
-  o.mailbox_template = c.mail.mailbox;
-  o.domains = c.mail.domains;
-  o.users = c.mail.users;
-  o.fold_case = c.mail.fold_case;
-  return std::make_shared<delivery::StaticRecipients>(std::move(o));
+  try {
+    return build_recipients(c);  // recipients_setup.cpp
+  } catch (const std::runtime_error& e) {  // a passwd-file or aliases file that cannot be used
+    throw config::ConfigError({e.what()});
+  }
 }
 
 // The mail root must exist and be a directory we can use; create it when missing (first start).
@@ -77,6 +76,7 @@ Resources build_resources(const config::Config& c) {
     store_options.file_system = faulty;
     spdlog::warn("MAILSLOT_TEST_FS_FAULTS=\"{}\": injecting file-system faults (for tests only)", faults);
   }
+  store_options.quota_full_tempfail = c.mail.quota_full_tempfail;
   r.store = std::make_shared<delivery::MaildirStore>(store_options);
   // Issue #5: TLS contexts (certificate and key files) are built here, so a reload picks up
   // renewed certificates and a bad one refuses the whole reload.

@@ -65,6 +65,20 @@ std::string to_toml(const Config& c) {
   o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
   o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
   o << "x_original_to = " << (c.mail.x_original_to ? "true" : "false") << "\n";
+  o << "recipient_delimiter = " << toml_string(c.mail.recipient_delimiter) << "\n";
+  o << "detail_folders = " << toml_string(c.mail.detail_folders) << "\n";
+  o << "aliases = " << toml_string(c.mail.aliases.string()) << "\n";
+  o << "quota = " << c.mail.quota << "\n";
+  o << "quota_messages = " << c.mail.quota_messages << "\n";
+  o << "quota_full_tempfail = " << (c.mail.quota_full_tempfail ? "true" : "false") << "\n";
+  o << "rcpt_check_quota = " << (c.mail.rcpt_check_quota ? "true" : "false") << "\n";
+  for (const auto& d : c.domains) {
+    o << "\n[domains." << toml_string(d.name) << "]\n";
+    o << "resolver = " << toml_string(d.resolver) << "\n";
+    if (!d.passwd_file.empty()) o << "passwd_file = " << toml_string(d.passwd_file.string()) << "\n";
+    if (!d.mailbox.empty()) o << "mailbox = " << toml_string(d.mailbox) << "\n";
+    if (!d.users.empty()) o << "users = " << list(d.users) << "\n";
+  }
   o << "\n[lmtp]\n";
   o << "chunking = " << (c.extensions.chunking ? "true" : "false") << "\n";
   o << "smtputf8 = " << (c.extensions.smtputf8 ? "true" : "false") << "\n";

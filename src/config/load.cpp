@@ -249,6 +249,66 @@ void read_limits(Reader& r, const toml::table& t, Config& c) {
   r.unknown_keys(t, "limits");
 }
 
+// Issue #4 keys of [mail]: delimiter, +detail folders, aliases, quota.
+void read_mail_recipients(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  r.string(t, "recipient_delimiter", "mail.recipient_delimiter", c.mail.recipient_delimiter);
+  for (const char ch : c.mail.recipient_delimiter) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f || ch == '@' || ch == '"' || ch == '\\' || ch == '.') {
+      r.problem(t.get("recipient_delimiter"), "mail.recipient_delimiter",
+                "must be printable ASCII characters other than '@', '.', '\"' and '\\' (e.g. \"+\")");
+      break;
+    }
+  }
+  r.string(t, "detail_folders", "mail.detail_folders", c.mail.detail_folders);
+  if (c.mail.detail_folders != "off" && c.mail.detail_folders != "existing" && c.mail.detail_folders != "create")
+    r.problem(t.get("detail_folders"), "mail.detail_folders", "must be \"off\", \"existing\" or \"create\"");
+  std::string aliases;
+  r.string(t, "aliases", "mail.aliases", aliases);
+  if (!aliases.empty()) c.mail.aliases = resolve(base_dir, aliases);
+  r.size(t, "quota", "mail.quota", c.mail.quota, 0, std::uint64_t(1) << 60);
+  r.integer(t, "quota_messages", "mail.quota_messages", c.mail.quota_messages, 0, std::int64_t(1) << 40);
+  r.boolean(t, "quota_full_tempfail", "mail.quota_full_tempfail", c.mail.quota_full_tempfail);
+  r.boolean(t, "rcpt_check_quota", "mail.rcpt_check_quota", c.mail.rcpt_check_quota);
+}
+
+// [domains."example.org"] tables: resolver = "static" | "passwd-file" | "system".
+void read_domains(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  for (const auto& [key, node] : t) {
+    const std::string name(key.str());
+    const std::string path = "domains." + name;
+    r.node(t, key.str());  // every key here is a domain name
+    const toml::table* d = node.as_table();
+    if (d == nullptr) {
+      r.problem(&node, path, "must be a table");
+      continue;
+    }
+    Domain dom;
+    dom.name = name;
+    for (char& ch : dom.name) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    if (!lmtp::is_valid_domain(dom.name) || dom.name.front() == '[')
+      r.problem(&node, path, "\"" + name + "\" is not a domain name");
+    r.string(*d, "resolver", path + ".resolver", dom.resolver);
+    std::string file;
+    r.string(*d, "passwd_file", path + ".passwd_file", file);
+    if (!file.empty()) dom.passwd_file = resolve(base_dir, file);
+    r.string(*d, "mailbox", path + ".mailbox", dom.mailbox);
+    r.string_list(*d, "users", path + ".users", dom.users);
+    if (dom.resolver != "static" && dom.resolver != "passwd-file" && dom.resolver != "system")
+      r.problem(d->get("resolver"), path + ".resolver", "must be \"static\", \"passwd-file\" or \"system\"");
+    if (dom.resolver == "passwd-file" && dom.passwd_file.empty())
+      r.problem(d, path + ".passwd_file", "is required with resolver = \"passwd-file\"");
+    if (dom.resolver != "passwd-file" && !dom.passwd_file.empty())
+      r.problem(d->get("passwd_file"), path + ".passwd_file", "is only used with resolver = \"passwd-file\"");
+    if (dom.resolver != "static" && !dom.users.empty())
+      r.problem(d->get("users"), path + ".users", "is only used with resolver = \"static\"");
+    if (!dom.mailbox.empty() && dom.mailbox.front() == '/')
+      r.problem(d->get("mailbox"), path + ".mailbox", "must be a template like \"{home}/Maildir\" or one below mail.root");
+    r.unknown_keys(*d, path);
+    c.domains.push_back(std::move(dom));
+  }
+}
+
 void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
   std::string root;
   r.string(t, "root", "mail.root", root);
@@ -259,8 +319,8 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.boolean(t, "fold_case", "mail.fold_case", c.mail.fold_case);
   r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
   r.boolean(t, "x_original_to", "mail.x_original_to", c.mail.x_original_to);
+  read_mail_recipients(r, t, c, base_dir);
   if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
-  if (c.mail.domains.empty()) r.problem(&t, "mail.domains", "is required: the domains delivered here");
   for (const auto& d : c.mail.domains) {
     // A domain that can never match an RCPT (trailing dot, spaces, an address literal) would
     // silently refuse all its mail.
@@ -312,8 +372,11 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   Reader r(source, problems);
   if (const auto* t = r.table(doc, "server", "server")) read_server(r, *t, c, base_dir);
   if (const auto* t = r.table(doc, "limits", "limits")) read_limits(r, *t, c);
+  if (const auto* t = r.table(doc, "domains", "domains")) read_domains(r, *t, c, base_dir);
   if (const auto* t = r.table(doc, "mail", "mail")) {
     read_mail(r, *t, c, base_dir);
+    if (c.mail.domains.empty() && c.domains.empty())
+      r.problem(t, "mail.domains", "is required (or [domains.*] tables): the domains delivered here");
   } else {
     r.problem(nullptr, "mail", "section is required (mail.root and mail.domains)");
   }

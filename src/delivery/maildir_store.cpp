@@ -19,10 +19,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "mailslot/delivery/delivery_plan.hpp"
 #include "mailslot/delivery/fs.hpp"
+#include "mailslot/delivery/identity.hpp"
 #include "mailslot/delivery/maildir_dirs.hpp"
 #include "mailslot/delivery/maildir_name.hpp"
 #include "mailslot/delivery/maildir_sweep.hpp"
+#include "mailslot/delivery/quota.hpp"
 #include "mailslot/delivery/trace_headers.hpp"
 
 namespace mailslot::delivery {
@@ -83,15 +86,25 @@ class MaildirWriter final : public MessageWriter {
 
   // ARCHITECTURE.md step 1: the spool lives in tmp/ of a recipient's Maildir, so that link() into
   // that recipient's new/ never crosses a file system. The writer keeps that tmp/ and new/ open.
-  std::optional<Outcome> open_spool(const path& maildir, std::string_view headers) {
+  // The spool is created as its recipient (identity.hpp; the walk to it is the daemon's, which can
+  // search directories a user cannot read); a read descriptor is kept so that copies for recipients
+  // with another uid can be made.
+  std::optional<Outcome> open_spool(const Mailbox& mailbox, std::string_view headers) {
+    const path& maildir = mailbox.maildir;
     MaildirDirs dirs;
-    if (auto failure = open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs))
-      return failure;
+    if (auto failure = open_dirs(mailbox, dirs)) return failure;
     sweep_on_first_use(dirs);
     std::string name;
     fs::Fd fd;
-    if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
-      return outcome_from_errno(err, "open");
+    {
+      const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
+      if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
+        return outcome_from_errno(err, "open");
+      spool_owner_ = as_user.owner();
+    }
+    int read_fd = -1;
+    files_->open(dirs.tmp.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, read_fd);
+    spool_read_ = fs::Fd(read_fd);
     spool_dir_ = std::move(dirs.tmp);
     spool_new_ = std::move(dirs.new_dir);
     spool_maildir_ = normal(maildir);
@@ -114,6 +127,11 @@ class MaildirWriter final : public MessageWriter {
     return std::nullopt;
   }
 
+  // Per-recipient hooks of the delivery plan (quota): `admit` may refuse a recipient before its
+  // link, `record` hears of each durable copy.
+  std::function<std::optional<Outcome>(std::size_t index, std::uint64_t size)> admit;
+  std::function<void(std::size_t index, std::uint64_t size)> record;
+
   std::vector<Outcome> commit() override {
     const std::size_t n = recipients_.size();
     if (failure_) return all(*failure_);
@@ -128,11 +146,18 @@ class MaildirWriter final : public MessageWriter {
     std::vector<Pending> pending;
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i) continue;
+      if (auto refused = recipients_[i] && admit ? admit(i, size_) : std::nullopt) {
+        out[i] = std::move(*refused);
+        continue;
+      }
       out[i] =
           recipients_[i] ? deliver(i, recipients_[i]->maildir, pending) : Outcome::temporary("No mailbox");
       if (pending.size() >= kMaxPendingDirs) sync_new_dirs(pending, out);
     }
     sync_new_dirs(pending, out);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (first[i] == i && out[i].delivered() && record) record(i, size_);
+    }
     for (std::size_t i = 0; i < n; ++i) out[i] = out[first[i]];
     discard_spool();  // step 4; its name in tmp/ needs no fsync: a crash leaves a stray for the sweep
     return out;
@@ -189,6 +214,7 @@ class MaildirWriter final : public MessageWriter {
 
   void discard_spool() {
     fs::close(*files_, fd_);
+    spool_read_.close();
     if (!spool_name_.empty()) files_->unlink(spool_dir_.get(), spool_name_.c_str(), 0);
     spool_name_.clear();
   }
@@ -209,20 +235,24 @@ class MaildirWriter final : public MessageWriter {
   // been successfully delivered", maildir.5), or copy when link() cannot work. The name becomes a
   // delivery only once sync_new_dirs() has fsynced new/.
   Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending) {
+    const Mailbox& mailbox = *recipients_[index];
     MaildirDirs dirs;
     if (normal(maildir) == spool_maildir_) {
       // The spool's own Maildir: the new/ opened with tmp/ at begin(), not resolved again.
       if (const int err = dup_dir(spool_new_, dirs.new_dir)) return outcome_from_errno(err, "open");
-    } else if (auto failure =
-                   open_maildir(*files_, root_.get(), root_path_, maildir, fsync_, *durable_, dirs)) {
+    } else if (auto failure = open_dirs(mailbox, dirs)) {
       return *failure;
     }
     sweep_on_first_use(dirs);
     std::string target;
-    int err = link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target);
+    // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
+    int err = effective_owner(mailbox.uid) == spool_owner_
+                  ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target)
+                  : EPERM;
     const char* what = "link";
     // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
     if ((err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
+      const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
       const Failure f = copy_into(dirs, target);
       err = f.err;
       what = f.what;
@@ -264,9 +294,11 @@ class MaildirWriter final : public MessageWriter {
   // Across file systems: the same tmp/ → fsync → link dance, in the recipient's own Maildir.
   Failure copy_into(const MaildirDirs& dirs, std::string& target) const {
     int in_fd = -1;
-    const int open_err =
-        files_->open(spool_dir_.get(), spool_name_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, in_fd);
-    const fs::Fd in(in_fd);
+    const int open_err = spool_read_.valid() ? 0
+                                             : files_->open(spool_dir_.get(), spool_name_.c_str(),
+                                                            O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, in_fd);
+    const fs::Fd owned(in_fd);
+    const fs::Fd& in = spool_read_.valid() ? spool_read_ : owned;
     if (open_err) return {open_err, "open"};
     std::string copy;
     fs::Fd out;
@@ -285,6 +317,16 @@ class MaildirWriter final : public MessageWriter {
     return f;
   }
 
+  // A Maildir walked from its mailbox's base (passwd-file and system users outside mail.root) or
+  // from mail.root.
+  std::optional<Outcome> open_dirs(const Mailbox& mailbox, MaildirDirs& dirs) const {
+    if (mailbox.base.empty())
+      return open_maildir(*files_, root_.get(), root_path_, mailbox.maildir, fsync_, *durable_, dirs);
+    fs::Fd base;
+    if (auto f = open_mail_root(*files_, mailbox.base, base)) return f;
+    return open_maildir(*files_, base.get(), mailbox.base, mailbox.maildir, fsync_, *durable_, dirs);
+  }
+
   const std::shared_ptr<fs::FileSystem> files_;  // the seam (fs.hpp); shared: tests keep theirs
   const std::function<std::chrono::system_clock::time_point()> clock_;
   const std::shared_ptr<std::atomic<std::uint64_t>> swept_;
@@ -299,6 +341,8 @@ class MaildirWriter final : public MessageWriter {
   path spool_maildir_;
   std::string spool_name_;  // the spool's name in spool_dir_, set only once the file is ours
   fs::Fd fd_;               // the spool, open for writing until commit
+  fs::Fd spool_read_;       // the spool, open for reading (copies for other owners)
+  std::int64_t spool_owner_ = -1;
   std::uint64_t size_ = 0;
   std::uint64_t vsize_ = 0;
   bool last_was_cr_ = false;
@@ -336,20 +380,35 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     failure = std::move(*f);
     return nullptr;
   }
-  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), envelope.recipients);
+  // Alias targets, +detail folders and ownership (delivery_plan.hpp): one destination per Maildir
+  // copy, folded back into one outcome per RCPT by the PlannedWriter.
+  auto plan = std::make_shared<const std::vector<Destination>>(plan_destinations(envelope.recipients, opt_.root));
+  std::vector<std::shared_ptr<const Mailbox>> destinations;
+  for (const Destination& d : *plan) destinations.push_back(d.failure ? nullptr : d.mailbox);
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations);
+  const bool tempfail = opt_.quota_full_tempfail;
+  writer->admit = [plan, tempfail](std::size_t i, std::uint64_t size) -> std::optional<Outcome> {
+    const Destination& d = (*plan)[i];
+    return quota_admit(d.base, d.user_maildir, d.mailbox->quota, d.mailbox->uid, d.mailbox->gid, size, tempfail);
+  };
+  writer->record = [plan](std::size_t i, std::uint64_t size) {
+    const Destination& d = (*plan)[i];
+    if (d.mailbox->quota.any()) quota_record(d.base, d.user_maildir, d.mailbox->uid, d.mailbox->gid, size);
+  };
   const std::string headers = trace_headers(envelope);
   // The first recipient's Maildir holds the spool; if it is unusable, the next one's may be, and
   // that recipient alone gets the error at commit time.
   std::optional<Outcome> last;
   std::vector<path> tried;
-  for (const auto& rcpt : envelope.recipients) {
+  for (const auto& rcpt : destinations) {
     if (!rcpt) continue;
     const path maildir = normal(rcpt->maildir);
     if (std::find(tried.begin(), tried.end(), maildir) != tried.end()) continue;
     tried.push_back(maildir);
-    last = writer->open_spool(maildir, headers);
-    if (!last) return writer;
+    last = writer->open_spool(*rcpt, headers);
+    if (!last) return std::make_unique<PlannedWriter>(std::move(writer), plan, envelope.recipients.size());
   }
+  if (!last && !plan->empty() && plan->front().failure) last = plan->front().failure;
   failure = last ? std::move(*last) : Outcome::temporary("No mailbox");
   return nullptr;
 }

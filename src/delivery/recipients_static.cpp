@@ -9,6 +9,7 @@
 #include "mailslot/delivery/domain_name.hpp"
 #include "mailslot/delivery/local_part.hpp"
 #include "mailslot/delivery/recipients.hpp"
+#include "mailslot/delivery/address_parts.hpp"
 #include "mailslot/lmtp/ascii.hpp"
 #include "mailslot/lmtp/utf8.hpp"
 
@@ -22,34 +23,19 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-// Replaces {user} and {domain}; nullopt for an unknown placeholder or an unbalanced brace.
-// Checked once in the constructor, so resolve() never meets a bad template.
-std::optional<std::string> substitute(std::string_view tmpl, std::string_view user, std::string_view domain) {
-  std::string out;
-  for (std::size_t i = 0; i < tmpl.size(); ++i) {
-    if (tmpl[i] == '}') return std::nullopt;
-    if (tmpl[i] != '{') {
-      out += tmpl[i];
-      continue;
-    }
-    const std::size_t close = tmpl.find('}', i);
-    if (close == std::string_view::npos) return std::nullopt;
-    const std::string_view name = tmpl.substr(i + 1, close - i - 1);
-    if (name == "user") {
-      out += user;
-    } else if (name == "domain") {
-      out += domain;
-    } else {
-      return std::nullopt;
-    }
-    i = close;
-  }
-  return out;
+// The values a static template may use; {home} has no meaning here.
+std::optional<std::string> substitute(std::string_view tmpl, std::string_view user, std::string_view domain,
+                                      std::string_view detail = {}) {
+  return expand_template(tmpl, {{"user", std::string(user)},
+                                {"local", std::string(user)},
+                                {"domain", std::string(domain)},
+                                {"detail", std::string(detail)}});
 }
 
-// The Maildir path for a substituted template, or nullopt when it does not lie strictly below root
-// (a template such as "../{user}" or "{user}/.." must never reach outside the mail spool).
-std::optional<std::filesystem::path> below_root(const std::filesystem::path& root, const std::string& rel) {
+}  // namespace
+
+std::optional<std::filesystem::path> maildir_below(const std::filesystem::path& root, const std::string& rel) {
+  // A template such as "../{user}" or "{user}/.." must never reach outside the mail spool.
   const std::filesystem::path rel_path(rel);
   if (rel.empty() || rel_path.is_absolute()) return std::nullopt;
   const std::filesystem::path full = (root / rel_path).lexically_normal();
@@ -64,8 +50,6 @@ Resolution refuse(Resolution::Status status, std::string reason) {
   r.reason = std::move(reason);
   return r;
 }
-
-}  // namespace
 
 bool is_safe_path_component(std::string_view s) {
   // NAME_MAX on Linux file systems is 255 octets.
@@ -87,8 +71,8 @@ StaticRecipients::StaticRecipients(StaticRecipientsOptions options) : opt_(std::
   const auto probe = substitute(opt_.mailbox_template, "user", "example.test");
   if (!probe)
     throw std::invalid_argument("mailbox template '" + opt_.mailbox_template +
-                                "': only {user} and {domain} may appear in braces");
-  if (!below_root(opt_.root, *probe))
+                                "': only {user}, {local}, {domain} and {detail} may appear in braces");
+  if (!maildir_below(opt_.root, *probe))
     throw std::invalid_argument("mailbox template '" + opt_.mailbox_template +
                                 "' must be a relative path that stays below the root");
   // Served domains are compared as A-labels (RFC 6531 §3.2): "bücher.example" in the config
@@ -106,42 +90,40 @@ StaticRecipients::StaticRecipients(StaticRecipientsOptions options) : opt_(std::
 }
 
 Resolution StaticRecipients::resolve(const lmtp::Mailbox& address) const {
-  using Status = Resolution::Status;
-  // RFC 5321 §4.5.1: "postmaster" is case-insensitive and must be accepted for every served domain.
-  const bool postmaster = lower(address.local_part) == "postmaster";
-  std::string domain;          // A-label form: compared, and {domain} in the path
-  std::string display_domain;  // in the address as the client wrote it (U-labels in NFC)
-  if (address.domain.empty()) {
+  AddressParts parts = split_address(address, opt_.delimiters, opt_.fold_case);
+  if (!parts.domain_valid) return refuse(Resolution::Status::unknown_domain, "Domain name is not valid IDNA2008");
+  if (!parts.local_valid) return refuse(Resolution::Status::bad_mailbox, "Mailbox name not allowed");
+  if (parts.domain.empty()) {
     // RFC 5321 §4.1.1.3: <postmaster> without a domain means this host's postmaster.
-    if (!postmaster || opt_.domains.empty()) return refuse(Status::unknown_domain, "No such domain here");
-    domain = display_domain = opt_.domains.front();
-  } else {
-    auto n = normalize_domain(address.domain);
-    if (!n) return refuse(Status::unknown_domain, "Domain name is not valid IDNA2008");
-    domain = std::move(n->ascii);
-    display_domain = std::move(n->display);
+    if (!parts.postmaster || opt_.domains.empty()) return refuse(Resolution::Status::unknown_domain, "No such domain here");
+    parts.domain = parts.display_domain = opt_.domains.front();
   }
-  if (!contains(opt_.domains, domain))
-    return refuse(Status::unknown_domain, "Domain " + domain + " is not served here");
+  if (!contains(opt_.domains, parts.domain))
+    return refuse(Resolution::Status::unknown_domain, "Domain " + parts.domain + " is not served here");
+  return lookup(parts);
+}
 
-  // RFC 6530 §10.1 / RFC 6532 §3.1: a UTF-8 local part is compared and stored in NFC, so the NFC
-  // and NFD spellings of "jörg" reach one Maildir. Malformed UTF-8 is refused.
-  auto nfc = nfc_local_part(address.local_part);
-  if (!nfc) return refuse(Status::bad_mailbox, "Mailbox name not allowed");
-  std::string local = postmaster       ? std::string("postmaster")
-                      : opt_.fold_case ? lower(*nfc)
-                                       : std::move(*nfc);
+Resolution StaticRecipients::lookup(const AddressParts& address) const {
+  using Status = Resolution::Status;
+  const std::string& local = address.user;
+  const std::string& domain = address.domain;
+  // RFC 5321 §4.5.1: "postmaster" is case-insensitive and must be accepted for every served domain.
   if (!is_safe_path_component(local) || !is_safe_path_component(domain))
     return refuse(Status::bad_mailbox, "Mailbox name not allowed");
-  if (!postmaster && !opt_.users.empty() && !contains(opt_.users, local))
+  if (!address.postmaster && !opt_.users.empty() && !contains(opt_.users, local))
     return refuse(Status::unknown_user, "No such user here");
+  if (!address.detail.empty() && !is_safe_path_component(address.detail)) {
+    const auto uses = template_placeholders(opt_.mailbox_template);
+    if (uses && std::find(uses->begin(), uses->end(), "detail") != uses->end())
+      return refuse(Status::bad_mailbox, "Mailbox name not allowed");
+  }
 
-  const auto rel = substitute(opt_.mailbox_template, local, domain);
-  const auto maildir = rel ? below_root(opt_.root, *rel) : std::nullopt;
+  const auto rel = substitute(opt_.mailbox_template, local, domain, address.detail);
+  const auto maildir = rel ? maildir_below(opt_.root, *rel) : std::nullopt;
   if (!maildir) return refuse(Status::bad_mailbox, "Mailbox name not allowed");
 
   auto mailbox = std::make_shared<Mailbox>();
-  mailbox->address = local + "@" + display_domain;
+  mailbox->address = address.address();
   mailbox->maildir = *maildir;
   Resolution r;
   r.status = Status::ok;

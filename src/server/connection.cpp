@@ -43,6 +43,10 @@ lmtp::Reply reply_for(const delivery::Resolution& r, const std::string& address)
       return {550, "5.1.2", "<" + address + "> Domain not served here" + why};
     case S::bad_mailbox:
       return {550, "5.1.3", "<" + address + "> Mailbox name not allowed" + why};
+    case S::over_quota:  // RFC 3463 X.2.2 mailbox full
+      return {552, "5.2.2", "<" + address + "> Mailbox is over quota"};
+    case S::over_quota_tempfail:
+      return {452, "4.2.2", "<" + address + "> Mailbox is over quota"};
     case S::temporary:
       break;
   }
@@ -283,9 +287,9 @@ awaitable<void> Connection::perform(const lmtp::Request& request) {
 }
 
 awaitable<void> Connection::check_recipient(const lmtp::CheckRecipient& r) {
-  // The static resolver is a pure in-memory lookup; resolvers that block (passwd-file reload,
-  // NSS) will be run on the disk pool.
-  delivery::Resolution res = ctx_.recipients->resolve(r.forward_path.mailbox);
+  // Lookups are in memory; what blocks (re-reading a changed passwd-file or aliases file, NSS for
+  // system users, reading maildirsize) runs on the disk pool (recipient_check.cpp).
+  delivery::Resolution res = co_await resolve_recipient(r);
   std::string address = res.mailbox ? res.mailbox->address : r.forward_path.mailbox.to_string();
   lmtp::RecipientVerdict verdict{reply_for(res, address), nullptr};
   if (res.status == delivery::Resolution::Status::ok) {

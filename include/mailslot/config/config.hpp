@@ -36,6 +36,23 @@ struct Mail {
   bool fold_case = true;
   bool fsync = true;
   bool x_original_to = false;  // X-Original-To: on single-recipient copies (ORCPT, else RCPT as sent)
+  // Recipients and mailboxes (docs/configuration.md "[mail]" and "[domains]").
+  std::string recipient_delimiter;            // each character is a delimiter; "" = no +detail
+  std::string detail_folders = "existing";    // off | existing | create
+  std::filesystem::path aliases;              // "" = no aliases file
+  std::uint64_t quota = 0;                    // default per-user limit in bytes (0 = none)
+  std::uint64_t quota_messages = 0;           // default per-user limit in messages (0 = none)
+  bool quota_full_tempfail = false;           // over quota: 452 4.2.2 instead of 552 5.2.2
+  bool rcpt_check_quota = true;               // refuse an over-quota recipient at RCPT already
+};
+
+// [domains."example.org"]: how one domain's users are found.
+struct Domain {
+  std::string name;                  // lowercased
+  std::string resolver = "static";   // static | passwd-file | system
+  std::filesystem::path passwd_file; // passwd-file
+  std::string mailbox;               // template; "" = mail.mailbox (static) or "{home}/Maildir"
+  std::vector<std::string> users;    // static: when non-empty, only these
 };
 
 // [lmtp]: LHLO extensions that can be switched off (docs/conformance.md). DSN is not here: it is
@@ -67,6 +84,7 @@ struct Config {
   unsigned disk_threads = 64;      // blocking-I/O pool (fsync sleeps: sized for latency, not cores)
   Mail mail;
   Extensions extensions;
+  std::vector<Domain> domains;     // [domains.*]; every mail.domains entry without one is static
   std::string log_level = "info";
   // Disk jobs queued or running beyond which new transactions get 451 4.3.2 (0: no limit); see
   // DiskPool::admits_new_work().

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -12,10 +13,37 @@
 
 namespace mailslot::delivery {
 
+// Maildir++ quota limits (maildirsize header "<bytes>S,<count>C"); 0 means no limit of that kind.
+struct QuotaLimits {
+  std::uint64_t bytes = 0;
+  std::uint64_t messages = 0;
+  bool any() const { return bytes != 0 || messages != 0; }
+};
+
+// What to do with a "+detail" (recipient_delimiter) in the local part.
+enum class DetailFolders {
+  off,       // always INBOX
+  existing,  // the Maildir++ folder ".<detail>" when it exists, else INBOX
+  create,    // the folder, created on demand (and added to "subscriptions")
+};
+
 // A resolved recipient: the address it was given as and the Maildir it goes to.
 struct Mailbox {
   std::string address;              // canonical forward-path without brackets, "bob@example.test"
   std::filesystem::path maildir;    // absolute path of the Maildir (the directory holding cur/new/tmp)
+  // Where the symlink-free walk to `maildir` starts (mail.root, or the user's home for passwd-file and
+  // system users whose Maildir lies elsewhere). Empty: the store's mail.root.
+  std::filesystem::path base;
+  // The identity files are created with (system users, passwd-file uids); -1: the daemon's own.
+  std::int64_t uid = -1;
+  std::int64_t gid = -1;
+  // Maildir++ folder name for "+detail" (already sanitised, without the leading '.'), or empty.
+  std::string folder;
+  DetailFolders folder_policy = DetailFolders::off;
+  QuotaLimits quota;
+  // An alias with several targets: one RCPT (one reply), several Maildirs. When non-empty, the
+  // fields above describe the alias only and the targets are what is delivered to.
+  std::vector<std::shared_ptr<const Mailbox>> targets;
 };
 
 struct Envelope {

@@ -26,6 +26,8 @@ struct MaildirStoreOptions {
   // Every file-system call of the store goes through this seam (fs.hpp); null means fs::posix().
   // Tests put an fs::FaultyFileSystem (fs_faults.hpp) here to fail or slow down chosen calls.
   std::shared_ptr<fs::FileSystem> file_system = {};
+  // Over quota at commit: 452 4.2.2 instead of 552 5.2.2 (mail.quota_full_tempfail).
+  bool quota_full_tempfail = false;
   // The wall clock of the 36-hour tmp/ sweep (maildir_sweep.hpp); null means system_clock::now.
   // Tests set a clock days ahead instead of waiting.
   std::function<std::chrono::system_clock::time_point()> clock = {};

@@ -36,6 +36,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void set_deadline(std::chrono::milliseconds timeout);
   awaitable<void> perform(const lmtp::Request& request);
   awaitable<void> check_recipient(const lmtp::CheckRecipient& r);
+  awaitable<delivery::Resolution> resolve_recipient(const lmtp::CheckRecipient& r);  // recipient_check.cpp
   awaitable<void> open_message();
   awaitable<void> append_body(std::string_view data);
   awaitable<void> commit_message();
