@@ -211,7 +211,7 @@ class Recipients(DaemonTestCase):
         self.assertIn(b"owned by uid", alice[1])
         self.assertReply(bob, 250, "2.0.0")
         self.assertEqual(os.listdir(os.path.join(alice_md, "new")), [])
-        self.assertTrue(d.wait_log(r"to=<alice@example\.test>.*code=451 4\.3\.0.*owned by uid", 5), d.log())
+        self.assertTrue(d.wait_log(r"to=<alice@example\.test>.*code=451 dsn=4\.3\.0.*owned by uid", 5), d.log())
 
 
 if __name__ == "__main__":
