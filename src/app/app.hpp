@@ -66,4 +66,13 @@ class Notifier {
 // (for HEALTHCHECK in images without curl).
 int probe_health(const std::string& url);
 
+// --- deliver.cpp ---
+// `mailslotd deliver`: the LDA mode (pipe transports, scripts). Returns a sysexits.h status.
+struct DeliverArgs {
+  std::string sender;                   // -f; "" or "<>" for the null sender
+  std::string original_recipient;       // -a (X-Original-To: when mail.x_original_to)
+  std::vector<std::string> recipients;  // one or more
+};
+int deliver(const std::string& config_path, const DeliverArgs& args);
+
 }  // namespace mailslot::app

@@ -60,6 +60,15 @@ int main(int argc, char** argv) {
   app.add_flag("-V,--version", version, "print the version and exit");
   app.add_option("--probe-health", probe_url,
                  "GET this URL (http://127.0.0.1:2425/healthz) and exit 0 on 200, 1 otherwise (container health checks)");
+  // LDA mode (issue #8, src/app/deliver.cpp): same --config, no daemon, no network.
+  mailslot::app::DeliverArgs deliver_args;
+  CLI::App* deliver_cmd = app.add_subcommand(
+      "deliver", "deliver the message on stdin to RECIPIENT... and exit with a sysexits.h status (pipe transports)");
+  deliver_cmd->add_option("-f,--from", deliver_args.sender, "envelope sender (reverse-path); \"<>\" or empty: null sender");
+  deliver_cmd->add_option("-a,--original-recipient", deliver_args.original_recipient,
+                          "the recipient before any rewriting (X-Original-To: with mail.x_original_to)");
+  deliver_cmd->add_option("recipients", deliver_args.recipients, "recipient addresses")->required();
+  deliver_cmd->fallthrough();  // --config may follow "deliver"
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +80,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!probe_url.empty()) return mailslot::app::probe_health(probe_url);
+  if (*deliver_cmd) return mailslot::app::deliver(config_path, deliver_args);
 
   const mailslot::app::Overrides overrides{listen, log_level};
   config::Config cfg;
