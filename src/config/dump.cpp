@@ -82,6 +82,7 @@ std::string to_toml(const Config& c) {
   o << "\n[lmtp]\n";
   o << "chunking = " << (c.extensions.chunking ? "true" : "false") << "\n";
   o << "smtputf8 = " << (c.extensions.smtputf8 ? "true" : "false") << "\n";
+  o << "xforward_from = " << list(c.extensions.xforward_from) << "\n";
   o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
   o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
   return o.str();

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "mailslot/config/networks.hpp"
 #include "mailslot/lmtp/address.hpp"
 
 namespace mailslot::config {
@@ -362,6 +363,10 @@ void read_metrics(Reader& r, const toml::table& t, Config& c) {
 void read_lmtp(Reader& r, const toml::table& t, Config& c) {
   r.boolean(t, "chunking", "lmtp.chunking", c.extensions.chunking);
   r.boolean(t, "smtputf8", "lmtp.smtputf8", c.extensions.smtputf8);
+  r.string_list(t, "xforward_from", "lmtp.xforward_from", c.extensions.xforward_from);
+  for (const auto& n : c.extensions.xforward_from) {
+    if (!parse_network(n)) r.problem(t.get("xforward_from"), "lmtp.xforward_from", "\"" + n + "\" is not an address, a CIDR network or \"unix\"");
+  }
   r.unknown_keys(t, "lmtp");
 }
 

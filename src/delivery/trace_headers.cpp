@@ -94,8 +94,12 @@ std::string trace_headers(const Envelope& e) {
   std::string host = clean(e.hostname, kMaxToken, true);
   if (host.empty()) host = "localhost";
   const std::string id = clean(e.session_id, kMaxToken, true);
-  const std::string peer =
+  std::string peer =
       e.client_address.empty() ? "(unix socket)" : "(" + address_literal(e.client_address) + ")";
+  // The original client named by a trusted XFORWARD/XCLIENT: "(name [addr])", as Postfix writes it.
+  if (const std::string name = clean(e.client_name, kMaxToken, true); !name.empty()) {
+    peer = "(" + name + (e.client_address.empty() ? "" : " " + address_literal(e.client_address)) + ")";
+  }
 
   // Folded one clause per line (CRLF + tab, RFC 5322 §2.2.3), as Postfix and Dovecot write it.
   h += "Received: from " + helo + " " + peer + "\r\n";

@@ -58,8 +58,8 @@ constexpr std::array kVerbs{
     VerbName{"BDAT", Verb::bdat},
     VerbName{"STARTTLS", Verb::not_implemented},
     VerbName{"AUTH", Verb::not_implemented},
-    VerbName{"XCLIENT", Verb::not_implemented},
-    VerbName{"XFORWARD", Verb::not_implemented},
+    VerbName{"XCLIENT", Verb::xclient},
+    VerbName{"XFORWARD", Verb::xforward},
     VerbName{"SEND", Verb::not_implemented},
     VerbName{"SOML", Verb::not_implemented},
     VerbName{"SAML", Verb::not_implemented},
@@ -220,6 +220,11 @@ Command parse_command(std::string_view line) {
       break;
     case Verb::bdat:
       parse_bdat(rest, cmd);
+      break;
+    case Verb::xforward:
+    case Verb::xclient:  // "attribute=value ..." (xtext), checked by the handler
+      cmd.argument.assign(trim(rest));
+      if (cmd.argument.empty()) cmd.error = SyntaxError::bad_arguments;
       break;
     case Verb::not_implemented:
     case Verb::unknown:

@@ -169,6 +169,7 @@ void Session::finish_data() {
 
 void Session::reset_transaction() {
   txn_ = Transaction{};
+  xforward_ = ForwardedClient{};  // XFORWARD_README: the attributes last one transaction
   body_.clear();
   release_if_large(body_);
   data_failure_.reset();

@@ -64,6 +64,10 @@ Reply syntax_reply(const Command& c) {
       return {501, "5.5.4", "Syntax: RCPT TO:<address>"};
     case Verb::vrfy:
       return {501, "5.5.4", "Syntax: VRFY address"};
+    case Verb::xforward:
+      return {501, "5.5.4", "Syntax: XFORWARD attribute=value ..."};
+    case Verb::xclient:
+      return {501, "5.5.4", "Syntax: XCLIENT attribute=value ..."};
     default:
       return {501, "5.5.4", "Syntax error, no arguments allowed"};
   }
@@ -107,6 +111,9 @@ void Session::process_command_line(std::string_view line) {
       {Verb::help, &Session::on_help, kAnyState, true},
       // In every state: a refused chunk's octets must still be read (RFC 3030 §2); on_bdat decides.
       {Verb::bdat, &Session::on_bdat, kAnyState, false},
+      // XFORWARD_README / XCLIENT_README: outside a mail transaction only.
+      {Verb::xforward, &Session::on_xforward, bit(State::ready), true},
+      {Verb::xclient, &Session::on_xclient, bit(State::greeted) | bit(State::ready), true},
       {Verb::not_implemented, &Session::on_not_implemented, kAnyState, false},
       {Verb::unknown, &Session::on_unknown, kAnyState, false},
   };
@@ -136,6 +143,7 @@ void Session::on_lhlo(const Command& c) {
   if (opt_.chunking) capabilities += "\nCHUNKING\nBINARYMIME";  // RFC 3030 §2, §3
   if (opt_.smtputf8) capabilities += "\nSMTPUTF8";               // RFC 6531 §3.2
   if (opt_.dsn) capabilities += "\nDSN";                         // RFC 3461 §4
+  if (opt_.xforward) capabilities += "\nXFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\nXCLIENT NAME ADDR PORT PROTO HELO LOGIN";
   reply({250, "", capabilities});
 }
 

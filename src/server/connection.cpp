@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "mailslot/config/networks.hpp"
 #include "mailslot/server/log_format.hpp"
 
 namespace mailslot::server {
@@ -103,7 +104,8 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
       listener_(std::move(listener)),
       id_(next_session_id()),
       session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
-                                    ctx_.config->extensions.smtputf8}),
+                                    ctx_.config->extensions.smtputf8, false,
+                                    config::client_in_networks(client_, ctx_.config->extensions.xforward_from)}),
       command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
@@ -322,6 +324,12 @@ awaitable<void> Connection::open_message() {
   envelope_.x_original_to = ctx_.config->mail.x_original_to;
   envelope_.client_helo = session_.client_name();
   envelope_.client_address = client_ == "unix" ? std::string() : client_;
+  // XFORWARD/XCLIENT from a trusted client (lmtp.xforward_from): Received: names the original client.
+  if (const lmtp::ForwardedClient f = session_.forwarded(); f.any()) {
+    if (!f.helo.empty()) envelope_.client_helo = f.helo;
+    envelope_.client_address = f.addr;
+    envelope_.client_name = f.name;
+  }
   envelope_.session_id = fmt::format("{}.{}", id_, message_index_);
   envelope_.hostname = ctx_.config->hostname;
   envelope_.received_at = std::chrono::system_clock::now();
@@ -450,7 +458,9 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
   m.messages_total.fetch_add(1, std::memory_order_relaxed);
   const auto size = session_.transaction().message_size;
   m.received_bytes_total.fetch_add(size, std::memory_order_relaxed);
-  const std::string queue_id = queue_id_from_head(head_);
+  // XFORWARD IDENT (the MTA's queue id, said outright) before the top Received: header's id.
+  const lmtp::ForwardedClient fwd = session_.forwarded();
+  const std::string queue_id = fwd.ident.empty() ? queue_id_from_head(head_) : fwd.ident;
   const auto& txn_rcpts = session_.transaction().recipients;
   using K = LogField::Kind;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -481,6 +491,11 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     if (envelope_.dsn_envid) fields.push_back({"envid", *envelope_.dsn_envid, K::quoted});
     if (envelope_.dsn_ret != lmtp::DsnRet::unspecified)
       fields.push_back({"ret", envelope_.dsn_ret == lmtp::DsnRet::full ? "FULL" : "HDRS"});
+    // The original client from a trusted XFORWARD/XCLIENT (issue #8).
+    if (fwd.any()) {
+      fields.push_back({"orig_client", fwd.name.empty() ? fwd.addr : fwd.name + "[" + fwd.addr + "]", K::quoted});
+      if (!fwd.helo.empty()) fields.push_back({"orig_helo", fwd.helo, K::quoted});
+    }
     log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }
 }

@@ -60,6 +60,9 @@ struct Domain {
 struct Extensions {
   bool chunking = true;  // CHUNKING and BINARYMIME (RFC 3030)
   bool smtputf8 = true;  // SMTPUTF8 (RFC 6531)
+  // lmtp.xforward_from: clients allowed XFORWARD/XCLIENT (issue #8): "127.0.0.0/8", "::1",
+  // "unix" (UNIX-socket peers). Empty: nobody (not announced).
+  std::vector<std::string> xforward_from;
 };
 
 // Operations (issue #7): log format and the metrics/health HTTP listener.

@@ -53,6 +53,8 @@ struct Envelope {
   std::string client_helo;          // LHLO argument
   std::string client_address;       // "127.0.0.1", "::1", or "" for a UNIX socket peer
   std::string session_id;           // mailslot's id for the session/transaction, also in logs
+  // XFORWARD/XCLIENT NAME from a trusted client (issue #8): "from helo (name [addr])" like Postfix.
+  std::string client_name;
   std::string hostname;             // our name
   std::chrono::system_clock::time_point received_at;
 

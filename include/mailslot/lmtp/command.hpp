@@ -12,6 +12,8 @@ namespace mailslot::lmtp {
 enum class Verb {
   lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, help,
   bdat,             // RFC 3030 CHUNKING
+  xforward,         // Postfix XFORWARD (trusted clients only)
+  xclient,          // Postfix XCLIENT (trusted clients only)
   not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, STARTTLS, AUTH...)
   unknown,
 };

@@ -30,6 +30,17 @@ struct SessionOptions {
   // delivery server to send "delivered" DSNs for NOTIFY=SUCCESS (RFC 3461 §6.2.1), which mailslot
   // does not do yet (issue #11). While off, the parameters get 555 like any unoffered one.
   bool dsn = false;
+  // XFORWARD and XCLIENT (Postfix's XFORWARD_README / XCLIENT_README): offered only when the owner
+  // says the client is trusted (config lmtp.xforward_from); otherwise refused with 550 5.7.0.
+  bool xforward = false;
+};
+
+// What a trusted client said about the original client (XFORWARD for the next transaction,
+// XCLIENT for the rest of the session). Values are xtext-decoded; "[UNAVAILABLE]" and
+// "[TEMPUNAVAIL]" are kept as empty.
+struct ForwardedClient {
+  std::string name, addr, port, proto, helo, ident, source, login;
+  bool any() const { return !(name.empty() && addr.empty() && helo.empty() && ident.empty() && proto.empty()); }
 };
 
 // Verdict on a CheckRecipient request.
@@ -100,6 +111,8 @@ class Session {
   bool closed() const { return state_ == State::closed && !has_request(); }
   const Transaction& transaction() const { return txn_; }
   const std::string& client_name() const { return lhlo_name_; }  // LHLO argument
+  // XFORWARD attributes of the current transaction, each falling back to XCLIENT's (session_forward.cpp).
+  ForwardedClient forwarded() const;
 
   // Counters for logs and tests.
   std::uint64_t messages_committed() const { return messages_committed_; }
@@ -133,6 +146,8 @@ class Session {
   void on_bdat(const Command& c);
   void on_not_implemented(const Command& c);
   void on_unknown(const Command& c);
+  void on_xforward(const Command& c);  // session_forward.cpp
+  void on_xclient(const Command& c);
 
   SessionOptions opt_;
   State state_ = State::greeted;
@@ -163,6 +178,8 @@ class Session {
   std::optional<OriginalRecipient> pending_orcpt_;
   std::uint64_t messages_committed_ = 0;
   std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
+  ForwardedClient xforward_;  // until the end of the transaction (XFORWARD_README)
+  ForwardedClient xclient_;   // for the rest of the session (XCLIENT_README)
 };
 
 }  // namespace mailslot::lmtp

@@ -22,13 +22,21 @@ TEST(ParseCommand, VerbsAreCaseInsensitive) {
 
 TEST(ParseCommand, NotImplementedAndUnknownVerbs) {
   for (const char* v : {"EXPN list", "TURN", "ETRN x", "STARTTLS", "AUTH PLAIN",
-                        "XCLIENT A=B", "XFORWARD NAME=x", "starttls"}) {
+                        "starttls"}) {
     EXPECT_EQ(parse_command(v).verb, Verb::not_implemented) << v;
   }
   for (const char* v : {"", "FOO", "MAILFROM:<a@b>", "LHLOX x", " LHLO x", "DAT", "DATAX"}) {
     EXPECT_EQ(parse_command(v).verb, Verb::unknown) << v;
   }
   EXPECT_EQ(parse_command("Foo bar").verb_text, "Foo");
+}
+
+TEST(ParseCommand, XforwardAndXclientKeepTheirAttributes) {
+  Command c = parse_command("XFORWARD NAME=mail.example.org ADDR=192.0.2.1 ");
+  EXPECT_EQ(c.verb, Verb::xforward);
+  EXPECT_EQ(c.argument, "NAME=mail.example.org ADDR=192.0.2.1");
+  EXPECT_EQ(parse_command("xclient ADDR=192.0.2.1").verb, Verb::xclient);
+  EXPECT_EQ(parse_command("XFORWARD").error, SyntaxError::bad_arguments);
 }
 
 TEST(ParseCommand, LhloArgument) {

@@ -127,6 +127,8 @@ Transcript load(const std::filesystem::path& file) {
         t.options.smtputf8 = on;
       else if (key == "dsn")
         t.options.dsn = on;
+      else if (key == "xforward")  // the client is in lmtp.xforward_from (issue #8)
+        t.options.xforward = on;
       else
         t.error = "line " + std::to_string(lineno) + ": unknown option " + key;
     } else if (tag == "C:") {
