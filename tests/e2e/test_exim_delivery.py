@@ -1,0 +1,98 @@
+"""A private Exim 4.96 (Debian's exim4-daemon-light, unpacked: tests/e2e/exim_instance.py) delivers
+through mailslot with the router and transports of docs/exim.md: the `lmtp` transport over the
+UNIX socket and the `smtp` transport with `protocol = lmtp` over TCP. Per recipient, from Exim's
+log and the Maildirs: one message to four recipients; the known ones delivered once (=> with
+C="250 2.0.0 ..."), the unknown one bounced (** ... 550 5.1.1) and the bounce, read from the
+sender's mailslot mailbox, names only it (X-Failed-Recipients); the over-quota one deferred
+(== ... 452 4.2.2, quota_full_tempfail) and delivered by a queue run (-qff) once the quota is
+raised, without a second copy to the others."""
+
+import os
+import re
+import unittest
+
+from harness import DaemonTestCase, default_config, merge_config, render_config, wait_until
+import exim_instance as ex
+import postfix_instance as pf   # doc_block()
+
+USERS = ("alice", "bob", "carol", "sender")
+
+
+@unittest.skipIf(ex.available(), ex.available() or "")
+class EximDelivery(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        os.chmod(self.tmp, 0o755)   # Exim's transport runs as Debian-exim (nobody here)
+        self.home = os.path.join(self.tmp, "home")
+        self.users = os.path.join(self.tmp, "users")
+        self.write_users(carol_messages=1)
+        cfg = merge_config(default_config(), {"mail": {"quota_full_tempfail": True}})
+        text = render_config(cfg) + (
+            '\n[domains."virt.test"]\nresolver = "passwd-file"\n'
+            f'passwd_file = "{self.users}"\n')
+        self.d = self.start_daemon(config_text=text)
+        os.chmod(self.d.workdir, 0o755)
+
+    def write_users(self, carol_messages):
+        lines = []
+        for u in USERS:
+            os.makedirs(os.path.join(self.home, u), exist_ok=True)
+            quota = f" userdb_quota_rule=*:messages={carol_messages}" if u == "carol" else ""
+            lines.append(f"{u}@virt.test:::::{self.home}/{u}::userdb_mail=maildir:~/Maildir{quota}\n")
+        with open(self.users + ".new", "w") as f:
+            f.writelines(lines)
+        os.replace(self.users + ".new", self.users)
+
+    def new(self, user):
+        d = os.path.join(self.home, user, "Maildir", "new")
+        return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
+
+    def exim(self, transport):
+        body = pf.doc_block("exim.md", "exim routers") + pf.doc_block("exim.md", "exim transports")
+        body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
+        body = body.replace("port = 24", f"port = {self.d.port}")
+        return ex.EximInstance(os.path.join(self.tmp, "exim"), body, {"MAILSLOT_TRANSPORT": transport})
+
+    def why(self, e):
+        return f"\nexim log:\n{e.log()[-3000:]}\nmailslot log:\n{self.d.log()[-3000:]}"
+
+    def per_recipient(self, transport):
+        e = self.exim(transport)
+        r = e.sendmail("sender@virt.test", ["carol@virt.test"], b"Subject: fill\n\nfill\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(lambda: len(self.new("carol")) == 1, 10), "carol not filled" + self.why(e))
+
+        msg = (b"From: sender@virt.test\nTo: alice@virt.test, bob@virt.test, carol@virt.test, nobody@virt.test\n"
+               b"Subject: four\nMessage-ID: <four@exim.test>\n\nfour recipients\n")
+        r = e.sendmail("sender@virt.test", [f"{u}@virt.test" for u in ("alice", "bob", "carol", "nobody")], msg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for u in ("alice", "bob"):
+            self.assertTrue(e.wait_log(rf"[=-]> (?:{u} <)?{u}@virt\.test>? .*T={transport} .*C=\"250 2\.0\.0 "), u + self.why(e))
+        self.assertTrue(e.wait_log(r"== carol@virt\.test .*452 4\.2\.2"), self.why(e))
+        self.assertTrue(e.wait_log(r"\*\* nobody@virt\.test .*550 5\.1\.1"), self.why(e))
+        msgid = re.search(r"^\S+ \S+ (\S+) [=-]> (?:alice <)?alice@virt\.test", e.log(), re.M).group(1)
+        self.assertTrue(self.d.wait_log(rf"to=<alice@virt\.test> .*status=delivered .*queue_id={re.escape(msgid)}"),
+                        self.why(e))
+
+        # The bounce, delivered through the same router to the sender's mailbox, names nobody only.
+        self.assertTrue(wait_until(lambda: self.new("sender"), 20), "no bounce" + self.why(e))
+        with open(self.new("sender")[0], "rb") as f:
+            bounce = f.read().decode("utf-8", "replace")
+        self.assertEqual(re.findall(r"^X-Failed-Recipients: (.*?)\r?$", bounce, re.M), ["nobody@virt.test"], bounce[:2000])
+
+        # Raise carol's quota; a forced queue run delivers her copy, nobody else gets a second one.
+        self.write_users(carol_messages=100)
+        self.assertTrue(wait_until(lambda: (e.queue_run() and False) or len(self.new("carol")) == 2, 20, 1.0),
+                        "carol not delivered after the quota was raised" + self.why(e))
+        self.assertTrue(e.wait_log(rf"[=-]> (?:carol <)?carol@virt\.test>? .*T={transport} .*C=\"250 2\.0\.0 "), self.why(e))
+        self.assertEqual([len(self.new(u)) for u in ("alice", "bob", "carol")], [1, 1, 2])
+
+    def test_lmtp_transport_unix_socket(self):
+        self.per_recipient("mailslot_lmtp")
+
+    def test_smtp_transport_protocol_lmtp_tcp(self):
+        self.per_recipient("mailslot_tcp")
+
+
+if __name__ == "__main__":
+    unittest.main()
