@@ -51,6 +51,18 @@ TEST(TraceHeaders, OneRecipientExactText) {
             "\tfor <bob@example.test>; Mon, 23 Nov 2026 13:25:58 +0000\r\n");
 }
 
+// XFORWARD/XCLIENT NAME from a trusted client (issue #8): "(name [addr])" as Postfix writes it; a
+// name trying to add a clause loses its whitespace like any token.
+TEST(TraceHeaders, ForwardedClientName) {
+  Envelope e = sample();
+  e.client_name = "mail.example.org";
+  EXPECT_NE(trace_headers(e).find("Received: from mx.example.org (mail.example.org [192.0.2.1])\r\n"), std::string::npos);
+  e.client_address.clear();
+  EXPECT_NE(trace_headers(e).find("Received: from mx.example.org (mail.example.org)\r\n"), std::string::npos);
+  e.client_name = "evil by fake.example";
+  EXPECT_EQ(trace_headers(e).find("by fake"), std::string::npos);
+}
+
 TEST(TraceHeaders, TwoRecipientsRevealNeither) {
   Envelope e = sample();
   e.recipients.push_back(mailbox("carol@example.test"));

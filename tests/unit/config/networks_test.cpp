@@ -1,0 +1,54 @@
+// lmtp.xforward_from networks (issue #8): CIDR parsing and client matching.
+#include "mailslot/config/networks.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mailslot/config/load.hpp"
+
+namespace mailslot::config {
+namespace {
+
+TEST(Networks, ParsesAddressesPrefixesAndUnix) {
+  EXPECT_TRUE(parse_network("127.0.0.0/8"));
+  EXPECT_TRUE(parse_network("192.0.2.1"));
+  EXPECT_TRUE(parse_network("::1"));
+  EXPECT_TRUE(parse_network("2001:db8::/32"));
+  EXPECT_TRUE(parse_network("unix"));
+  EXPECT_EQ(parse_network("192.0.2.1")->prefix, 32u);
+  for (const char* bad : {"", "localhost", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0.0/8/8"})
+    EXPECT_FALSE(parse_network(bad)) << bad;
+}
+
+TEST(Networks, MatchesClients) {
+  const std::vector<std::string> nets{"127.0.0.0/8", "192.0.2.128/25", "2001:db8::/32"};
+  EXPECT_TRUE(client_in_networks("127.0.0.1", nets));
+  EXPECT_TRUE(client_in_networks("192.0.2.200", nets));
+  EXPECT_FALSE(client_in_networks("192.0.2.127", nets));
+  EXPECT_TRUE(client_in_networks("2001:db8:1::5", nets));
+  EXPECT_FALSE(client_in_networks("2001:db9::1", nets));
+  EXPECT_TRUE(client_in_networks("::ffff:127.0.0.1", nets));  // IPv4-mapped
+  EXPECT_FALSE(client_in_networks("unix", nets));             // only when "unix" is listed
+  EXPECT_TRUE(client_in_networks("unix", {"unix"}));
+  EXPECT_FALSE(client_in_networks("127.0.0.1", {"unix"}));
+  EXPECT_FALSE(client_in_networks("127.0.0.1", {}));
+  EXPECT_TRUE(client_in_networks("10.1.2.3", {"0.0.0.0/0"}));
+  EXPECT_FALSE(client_in_networks("garbage", {"0.0.0.0/0"}));
+}
+
+TEST(Networks, ConfigKeyIsReadAndChecked) {
+  const std::string base = "[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n[lmtp]\n";
+  Config c = load_string(base + "xforward_from = [\"unix\", \"127.0.0.0/8\"]\n");
+  EXPECT_EQ(c.extensions.xforward_from, (std::vector<std::string>{"unix", "127.0.0.0/8"}));
+  EXPECT_TRUE(load_string(base).extensions.xforward_from.empty());  // default: nobody
+  try {
+    load_string(base + "xforward_from = [\"localhost\"]\n", "t.toml");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lmtp.xforward_from"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mailslot::config
