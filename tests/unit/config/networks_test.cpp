@@ -38,7 +38,7 @@ TEST(Networks, MatchesClients) {
 }
 
 TEST(Networks, ConfigKeyIsReadAndChecked) {
-  const std::string base = "[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n[lmtp]\n";
+  const std::string base = "[server]\nlisten = [\"127.0.0.1:2424\"]\n[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n[lmtp]\n";
   Config c = load_string(base + "xforward_from = [\"unix\", \"127.0.0.0/8\"]\n");
   EXPECT_EQ(c.extensions.xforward_from, (std::vector<std::string>{"unix", "127.0.0.0/8"}));
   EXPECT_TRUE(load_string(base).extensions.xforward_from.empty());  // default: nobody
