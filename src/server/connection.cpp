@@ -54,7 +54,7 @@ lmtp::Reply reply_for(const delivery::Resolution& r, const std::string& address)
 }
 
 lmtp::Reply reply_for(const delivery::Outcome& o, const std::string& address, const std::string& id) {
-  if (o.delivered()) return {250, "2.0.0", "<" + address + "> " + id + " Saved"};
+  if (o.delivered()) return {250, "2.0.0", "<" + address + "> " + id + (o.duplicate ? " duplicate suppressed" : " Saved")};
   return {o.code, o.enhanced, "<" + address + "> " + o.text};
 }
 
@@ -481,6 +481,7 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     if (envelope_.dsn_envid) fields.push_back({"envid", *envelope_.dsn_envid, K::quoted});
     if (envelope_.dsn_ret != lmtp::DsnRet::unspecified)
       fields.push_back({"ret", envelope_.dsn_ret == lmtp::DsnRet::full ? "FULL" : "HDRS"});
+    if (o.duplicate) fields.push_back({"duplicate", "suppressed"});  // issue #11: not written again
     log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }
 }
