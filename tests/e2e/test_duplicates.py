@@ -3,7 +3,7 @@ the retry is answered 250 "duplicate suppressed" and the mailbox keeps exactly o
 
 import unittest
 
-from harness import DaemonTestCase, dot_stuff, lmtp_client, message, wait_until
+from harness import DaemonTestCase, dot_stuff, lmtp_client, message
 
 
 class Duplicates(DaemonTestCase):
@@ -40,8 +40,10 @@ class Duplicates(DaemonTestCase):
         d = self.start()
         content = message("lost connection", ["delivered once, whatever the MTA retries"])
         self.deliver_and_cut(d, content, ["alice", "carol"])
-        self.assertTrue(wait_until(lambda: len(d.files("alice")) == 1 and len(d.files("carol")) == 1, 10.0),
-                        "the first attempt was not stored")
+        # The delivery line is logged once the commit job returned: the copies are durable and
+        # recorded (the file alone shows up in new/ a moment before its record).
+        self.assertTrue(d.wait_log(r"to=<carol@example\.test>.*status=delivered", 10.0), d.log())
+        self.assertEqual((len(d.files("alice")), len(d.files("carol"))), (1, 1), "the first attempt was not stored")
         replies = self.redeliver(d, content, ["alice", "carol"])
         for code, text in replies:
             self.assertEqual(code, 250, text)
@@ -55,7 +57,8 @@ class Duplicates(DaemonTestCase):
         d = self.start()
         content = message("partly new", ["one recipient had it already"])
         self.deliver_and_cut(d, content, ["alice"])
-        self.assertTrue(wait_until(lambda: len(d.files("alice")) == 1, 10.0))
+        self.assertTrue(d.wait_log(r"to=<alice@example\.test>.*status=delivered", 10.0), d.log())
+        self.assertEqual(len(d.files("alice")), 1)
         replies = self.redeliver(d, content, ["alice", "dave"])
         self.assertIn(b"duplicate suppressed", replies[0][1])
         self.assertEqual(replies[1][0], 250)
