@@ -7,6 +7,7 @@
 
 #include "app.hpp"
 #include "mailslot/config/load.hpp"
+#include "mailslot/delivery/duplicates.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
 #include "recipients_setup.hpp"
@@ -77,6 +78,13 @@ Resources build_resources(const config::Config& c) {
     spdlog::warn("MAILSLOT_TEST_FS_FAULTS=\"{}\": injecting file-system faults (for tests only)", faults);
   }
   store_options.quota_full_tempfail = c.mail.quota_full_tempfail;
+  // Issue #11: duplicate suppression; a database that cannot be opened refuses start-up (or the reload).
+  if (c.duplicates.enabled) {
+    store_options.duplicates = delivery::DuplicateDb::open(
+        c.duplicates.database, std::chrono::duration_cast<std::chrono::seconds>(c.duplicates.window));
+    spdlog::info("duplicate suppression on: {} (window {}s)", c.duplicates.database.string(),
+                 std::chrono::duration_cast<std::chrono::seconds>(c.duplicates.window).count());
+  }
   r.store = std::make_shared<delivery::MaildirStore>(store_options);
   // Issue #5: TLS contexts (certificate and key files) are built here, so a reload picks up
   // renewed certificates and a bad one refuses the whole reload.

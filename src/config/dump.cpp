@@ -85,6 +85,9 @@ std::string to_toml(const Config& c) {
   o << "xforward_from = " << list(c.extensions.xforward_from) << "\n";
   o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
   o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
+  o << "\n[duplicates]\nenabled = " << (c.duplicates.enabled ? "true" : "false") << "\n";
+  o << "window = " << duration(c.duplicates.window) << "\n";
+  o << "database = " << toml_string(c.duplicates.database.string()) << "\n";
   return o.str();
 }
 

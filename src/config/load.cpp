@@ -370,6 +370,16 @@ void read_lmtp(Reader& r, const toml::table& t, Config& c) {
   r.unknown_keys(t, "lmtp");
 }
 
+// [duplicates] (issue #11).
+void read_duplicates(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  r.boolean(t, "enabled", "duplicates.enabled", c.duplicates.enabled);
+  r.duration(t, "window", "duplicates.window", c.duplicates.window);
+  std::string database;
+  r.string(t, "database", "duplicates.database", database);
+  if (!database.empty()) c.duplicates.database = resolve(base_dir, database);
+  r.unknown_keys(t, "duplicates");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -388,6 +398,9 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   if (const auto* t = r.table(doc, "log", "log")) read_log(r, *t, c);
   if (const auto* t = r.table(doc, "metrics", "metrics")) read_metrics(r, *t, c);
   if (const auto* t = r.table(doc, "lmtp", "lmtp")) read_lmtp(r, *t, c);
+  if (const auto* t = r.table(doc, "duplicates", "duplicates")) read_duplicates(r, *t, c, base_dir);
+  if (c.duplicates.database.empty() && !c.mail.root.empty())
+    c.duplicates.database = c.mail.root / ".mailslot-duplicates.sqlite";
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

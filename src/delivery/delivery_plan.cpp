@@ -255,6 +255,7 @@ std::vector<Outcome> combine_outcomes(const std::vector<Destination>& plan, cons
         delivered[r] = o;
       } else {
         delivered[r]->location += " " + o.location;
+        if (!o.duplicate) delivered[r]->duplicate = false;  // "suppressed" only when every copy was
       }
     } else {
       const std::string who = plan[i].mailbox ? plan[i].mailbox->maildir.string() : std::string("?");

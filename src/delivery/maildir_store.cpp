@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "mailslot/delivery/delivery_plan.hpp"
+#include "mailslot/delivery/duplicates.hpp"
 #include "mailslot/delivery/fs.hpp"
 #include "mailslot/delivery/identity.hpp"
 #include "mailslot/delivery/maildir_dirs.hpp"
@@ -73,6 +74,7 @@ class MaildirWriter final : public MessageWriter {
         host_(opt.hostname),
         fsync_(opt.fsync),
         root_path_(opt.root),
+        duplicates_(opt.duplicates),
         durable_(std::move(durable)),
         root_(std::move(root)),
         recipients_(std::move(recipients)) {}
@@ -120,6 +122,7 @@ class MaildirWriter final : public MessageWriter {
   std::optional<Outcome> append(std::string_view data) override {
     if (failure_) return failure_;
     if (!fd_.valid()) return Outcome::temporary("Message is no longer open");
+    if (duplicates_) message_id_.feed(data);
     if (const int err = write_counted(data)) {
       failure_ = outcome_from_errno(err, "write");
       return failure_;
@@ -144,8 +147,17 @@ class MaildirWriter final : public MessageWriter {
     std::vector<Outcome> out(n);
     const std::vector<std::size_t> first = first_with_same_maildir();
     std::vector<Pending> pending;
+    // Duplicate suppression: checked before anything is written for a recipient, recorded only
+    // once its copy is durable (below, after sync_new_dirs). No Message-ID: never suppressed.
+    const std::optional<std::string> message_id = duplicates_ ? message_id_.message_id() : std::nullopt;
+    const auto now = clock_();
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i) continue;
+      if (message_id && recipients_[i] &&
+          duplicates_->seen(*message_id, normal(recipients_[i]->maildir).string(), now)) {
+        out[i] = Outcome::duplicate_suppressed();
+        continue;
+      }
       if (auto refused = recipients_[i] && admit ? admit(i, size_) : std::nullopt) {
         out[i] = std::move(*refused);
         continue;
@@ -156,7 +168,9 @@ class MaildirWriter final : public MessageWriter {
     }
     sync_new_dirs(pending, out);
     for (std::size_t i = 0; i < n; ++i) {
-      if (first[i] == i && out[i].delivered() && record) record(i, size_);
+      if (first[i] != i || !out[i].delivered() || out[i].duplicate) continue;
+      if (record) record(i, size_);
+      if (message_id) duplicates_->record(*message_id, normal(recipients_[i]->maildir).string(), now);
     }
     for (std::size_t i = 0; i < n; ++i) out[i] = out[first[i]];
     discard_spool();  // step 4; its name in tmp/ needs no fsync: a crash leaves a stray for the sweep
@@ -333,6 +347,8 @@ class MaildirWriter final : public MessageWriter {
   const std::string host_;
   const bool fsync_;
   const path root_path_;
+  const std::shared_ptr<DuplicateDb> duplicates_;  // null: duplicate suppression off
+  MessageIdScanner message_id_;                    // fed only when duplicates_ is set
   const std::shared_ptr<DurableMaildirs> durable_;
   const fs::Fd root_;  // mail.root, opened once per transaction: every walk starts here
   const std::vector<std::shared_ptr<const Mailbox>> recipients_;

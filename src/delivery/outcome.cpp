@@ -19,6 +19,13 @@ Outcome Outcome::ok(std::string location) {
   return o;
 }
 
+Outcome Outcome::duplicate_suppressed() {
+  Outcome o = ok({});
+  o.text = "duplicate suppressed";
+  o.duplicate = true;
+  return o;
+}
+
 Outcome Outcome::temporary(std::string text, int code, std::string enhanced) {
   Outcome o;
   o.kind = Kind::temporary;

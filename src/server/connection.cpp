@@ -55,7 +55,7 @@ lmtp::Reply reply_for(const delivery::Resolution& r, const std::string& address)
 }
 
 lmtp::Reply reply_for(const delivery::Outcome& o, const std::string& address, const std::string& id) {
-  if (o.delivered()) return {250, "2.0.0", "<" + address + "> " + id + " Saved"};
+  if (o.delivered()) return {250, "2.0.0", "<" + address + "> " + id + (o.duplicate ? " duplicate suppressed" : " Saved")};
   return {o.code, o.enhanced, "<" + address + "> " + o.text};
 }
 
@@ -496,6 +496,7 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
       fields.push_back({"orig_client", fwd.name.empty() ? fwd.addr : fwd.name + "[" + fwd.addr + "]", K::quoted});
       if (!fwd.helo.empty()) fields.push_back({"orig_helo", fwd.helo, K::quoted});
     }
+    if (o.duplicate) fields.push_back({"duplicate", "suppressed"});  // issue #11: not written again
     log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }
 }

@@ -75,6 +75,13 @@ struct Metrics {
   std::uint16_t port = 0;
 };
 
+// [duplicates] (issue #11): duplicate suppression per mailbox, keyed by Message-ID.
+struct Duplicates {
+  bool enabled = false;
+  std::chrono::milliseconds window{std::chrono::hours(24)};
+  std::filesystem::path database;  // "" = <mail.root>/.mailslot-duplicates.sqlite
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -94,6 +101,7 @@ struct Config {
   std::size_t disk_queue = 1024;
   Log log;                         // [log]
   Metrics metrics;                 // [metrics]
+  Duplicates duplicates;           // [duplicates]
 };
 
 }  // namespace mailslot::config

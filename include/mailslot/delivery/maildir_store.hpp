@@ -17,6 +17,8 @@
 
 namespace mailslot::delivery {
 
+class DuplicateDb;  // duplicates.hpp
+
 struct MaildirStoreOptions {
   std::string hostname;  // for unique names; sanitised by maildir_name; empty → gethostname()
   bool fsync = true;     // false only for benchmarks of the protocol path; never in production
@@ -35,6 +37,9 @@ struct MaildirStoreOptions {
   // long; see DurableMaildirs (maildir_dirs.hpp).
   std::size_t known_maildirs = 65536;
   std::chrono::seconds known_maildir_age = std::chrono::hours(24);
+  // Duplicate suppression (duplicates.hpp, config [duplicates]); null: off. A copy whose
+  // (Message-ID, Maildir) was recorded within the window is answered 250 and not written again.
+  std::shared_ptr<DuplicateDb> duplicates = {};
 };
 
 class DurableMaildirs;

@@ -14,9 +14,13 @@ struct Outcome {
   std::string enhanced = "4.3.0";
   std::string text;      // e.g. "Saved" or "Mailbox full"
   std::string location;  // when delivered: path of the file in new/ (for logs and tests)
+  // Delivered earlier: a retry of a copy already durable (duplicates.hpp); nothing was written.
+  bool duplicate = false;
 
   bool delivered() const { return kind == Kind::delivered; }
   static Outcome ok(std::string location);
+  // 250 2.0.0 "duplicate suppressed": the copy is in the mailbox already (duplicates.hpp).
+  static Outcome duplicate_suppressed();
   // A failure the MTA should retry; RFC 3463 X.3.0 "Other or undefined mail system status" unless
   // the caller knows better.
   static Outcome temporary(std::string text, int code = 451, std::string enhanced = "4.3.0");
