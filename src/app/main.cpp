@@ -105,15 +105,8 @@ int main(int argc, char** argv) {
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (auto m = srv.bind_metrics(); !m.empty()) spdlog::info("metrics on http://{}/metrics, health on http://{}/healthz", m, m);
     // Issue #5: sockets bound (privileged ports, socket activation): now become server.user.
-    if (auto what = mailslot::app::drop_privileges(cfg); !what.empty()) spdlog::info("{}", what);
-    if (!cfg.user.empty() && ::geteuid() != 0) {
-      for (const auto& d : cfg.domains) {
-        if (d.resolver != "static") {
-          spdlog::warn("domain {} (resolver {}): mailboxes are written as server.user; per-user ownership needs "
-                       "mailslotd to keep root (server.allow_root = true, no server.user)", d.name, d.resolver);
-        }
-      }
-    }
+    const auto on_workers = [&](const std::function<void()>& f) { srv.disk().run_on_every_thread(cfg.disk_threads, f); };
+    if (auto what = mailslot::app::drop_privileges(cfg, on_workers); !what.empty()) spdlog::info("{}", what);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
     // SIGHUP: reload (the file is read and the resources built on the disk pool, never on

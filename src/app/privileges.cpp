@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <charconv>
 #include <optional>
 #include <system_error>
@@ -88,12 +89,44 @@ void check_privilege_policy(const config::Config& c) {
   }
 }
 
-std::string drop_privileges(const config::Config& c) {
+bool needs_per_user_identity(const config::Config& c) {
+  for (const auto& d : c.domains) {
+    if (d.resolver != "static") return true;
+  }
+  return false;
+}
+
+// The capabilities per-user delivery needs: CAP_SETUID and CAP_SETGID for setfsuid/setfsgid
+// around each recipient's files (src/delivery/identity.cpp); CAP_CHOWN to give a new Maildir in a
+// home to its user and CAP_DAC_OVERRIDE to walk into it as the daemon (src/delivery/
+// delivery_plan.cpp). Identity lowers the last two while acting as a user. Nothing else.
+constexpr std::uint32_t kKept =
+    (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_CHOWN) | (1u << CAP_DAC_OVERRIDE);
+
+void set_keepcaps() {
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_KEEPCAPS)");
+}
+
+void keep_only_identity_caps() {
+  __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  data[0].effective = data[0].permitted = kKept;
+  if (::syscall(SYS_capset, &head, data) != 0) fail("capset");
+  ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+std::string drop_privileges(const config::Config& c,
+                            const std::function<void(const std::function<void()>&)>& on_workers) {
   if (::geteuid() != 0) {
     return c.user.empty() ? "" : "server.user = \"" + c.user + "\" not applied: not started as root";
   }
   if (c.user.empty()) return "running as root (server.allow_root = true)";
   const Account a = account(c);
+  const bool keep = a.uid != 0 && needs_per_user_identity(c);
+  if (keep) {  // capabilities and PR_SET_KEEPCAPS are per thread: the main thread and every worker
+    set_keepcaps();
+    on_workers(set_keepcaps);
+  }
   // Order matters: groups and gid while we may still change them, the uid last.
   // glibc applies each of these to every thread of the process (the disk pool exists already).
   if (::setgroups(1, &a.gid) != 0) fail("setgroups");
@@ -109,7 +142,11 @@ std::string drop_privileges(const config::Config& c) {
     errno = EPERM;
     fail("privilege drop: ids not changed as asked");
   }
-  if (a.uid != 0 && ::setuid(0) == 0) {
+  if (keep) {
+    keep_only_identity_caps();
+    on_workers(keep_only_identity_caps);
+  }
+  if (a.uid != 0 && !keep && ::setuid(0) == 0) {
     errno = EPERM;
     fail("privilege drop: setuid(0) succeeded afterwards");
   }
@@ -117,13 +154,18 @@ std::string drop_privileges(const config::Config& c) {
     __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2]{};
     if (::syscall(SYS_capget, &head, data) != 0) fail("capget");
-    if (data[0].effective != 0 || data[1].effective != 0 || data[0].permitted != 0 || data[1].permitted != 0) {
+    const std::uint32_t allowed = keep ? kKept : 0;
+    if ((data[0].effective & ~allowed) != 0 || data[1].effective != 0 || (data[0].permitted & ~allowed) != 0 ||
+        data[1].permitted != 0) {
       errno = EPERM;
       fail("privilege drop: capabilities remain");
     }
   }
   return "dropped privileges: uid " + std::to_string(a.uid) + " (" + c.user + "), gid " + std::to_string(a.gid) +
-         ", no supplementary groups, no capabilities";
+         ", no supplementary groups, " +
+         (keep ? "capabilities kept: CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_DAC_OVERRIDE only (per-user mailbox ownership: a domain's resolver "
+                 "is not static)"
+               : "no capabilities");
 }
 
 }  // namespace mailslot::app
