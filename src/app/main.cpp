@@ -1,6 +1,7 @@
 // mailslotd: flags, logging, configuration, signals; everything else lives in the library.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 #include "app.hpp"
 #include "mailslot/config/load.hpp"
 #include "mailslot/server/server.hpp"
+#include "privileges.hpp"
 #include "recipients_setup.hpp"
 
 namespace {
@@ -45,6 +47,8 @@ std::string monotonic_usec() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Issue #5: before any thread exists, so every thread inherits it (privileges.hpp).
+  mailslot::app::forbid_new_privileges();
   CLI::App app{"mailslotd: an LMTP delivery daemon writing durable Maildir copies (RFC 2033)"};
   std::string config_path = "/etc/mailslot/mailslot.toml";
   std::vector<std::string> listen;
@@ -105,10 +109,14 @@ int main(int argc, char** argv) {
   mailslot::app::set_up_logging(cfg);
   const mailslot::app::Notifier notifier;
   try {
+    mailslot::app::check_privilege_policy(cfg);  // issue #5: refuse root without server.user / allow_root
     auto res = mailslot::app::build_resources(cfg);
     server::Server srv(res.config, res.recipients, res.store);
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (auto m = srv.bind_metrics(); !m.empty()) spdlog::info("metrics on http://{}/metrics, health on http://{}/healthz", m, m);
+    // Issue #5: sockets bound (privileged ports, socket activation): now become server.user.
+    const auto on_workers = [&](const std::function<void()>& f) { srv.disk().run_on_every_thread(cfg.disk_threads, f); };
+    if (auto what = mailslot::app::drop_privileges(cfg, on_workers); !what.empty()) spdlog::info("{}", what);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
     // SIGHUP: reload (the file is read and the resources built on the disk pool, never on

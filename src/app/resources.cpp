@@ -35,7 +35,12 @@ void prepare_mail_root(const config::Config& c) {
 
 std::string listeners_text(const config::Config& c) {
   std::string s;
-  for (const auto& l : c.listeners) s += (s.empty() ? "" : ",") + l.address;
+  for (const auto& l : c.listeners) {
+    s += (s.empty() ? "" : ",") + l.address;
+    // Per-listener settings (issue #5) are bound with the socket: a change needs a restart too.
+    s += " mode=" + std::to_string(l.mode) + " owner=" + l.owner + " group=" + l.group + " allow=";
+    for (const auto& n : l.allow) s += n.text + ";";
+  }
   return s;
 }
 

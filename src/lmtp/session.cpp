@@ -38,7 +38,21 @@ void Session::receive_eof() {
   process();
 }
 
-void Session::reply(const Reply& r) { r.render(out_); }
+void Session::reply(const Reply& r) {
+  r.render(out_);
+  if (r.code >= 500 && r.code <= 504) ++errors_;  // syntax and sequence errors (Limits::max_errors)
+}
+
+// Issue #5: a client that keeps sending bad commands is cut off, like Postfix's
+// smtpd_hard_error_limit; checked between commands, so every reply already given stands.
+bool Session::cut_off_after_errors() {
+  if (opt_.limits.max_errors == 0 || errors_ < opt_.limits.max_errors || state_ == State::closed ||
+      state_ == State::data || state_ == State::bdat) {
+    return false;
+  }
+  close_with({421, "4.7.0", opt_.hostname + " Too many errors, closing connection"});
+  return true;
+}
 
 // Runs the input through the state machine until it is exhausted, a request is pending or the
 // session closed. RFC 2920 §3.1: pipelined commands are answered in order, each only once decided.
@@ -50,6 +64,7 @@ void Session::process() {
       shutdown();
       break;
     }
+    if (cut_off_after_errors()) break;
     if (state_ == State::data) {
       process_data();
       if (!has_request()) break;  // input exhausted inside the message
@@ -93,6 +108,7 @@ void Session::process() {
     process_command_line(line);
   }
 
+  if (!has_request()) cut_off_after_errors();
   if (eof_ && !has_request() && state_ != State::closed) {
     // The client is gone: nobody to answer. An incomplete last line is dropped; a message in
     // progress never saw its terminator and must not be delivered.

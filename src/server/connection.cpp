@@ -6,7 +6,7 @@
 
 #include <atomic>
 
-#include "mailslot/config/networks.hpp"
+#include "mailslot/config/network.hpp"
 #include "mailslot/server/log_format.hpp"
 
 namespace mailslot::server {

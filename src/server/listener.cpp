@@ -1,21 +1,35 @@
 // Listening sockets. Runs at start-up, before the event loop: blocking calls are fine here.
 #include "mailslot/server/listener.hpp"
 
+#include "mailslot/config/network.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <optional>
+#include <vector>
 #include <system_error>
 
 namespace mailslot::server {
 namespace {
 
 [[noreturn]] void fail(int err, const std::string& what) { throw std::system_error(err, std::system_category(), what); }
+
+std::optional<unsigned long> numeric_id(const std::string& s) {
+  unsigned long id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return id;
+}
 
 // A UNIX socket file left by a previous run that crashed is replaced; one that still accepts
 // connections belongs to a running daemon and is never stolen.
@@ -39,7 +53,47 @@ void remove_stale_socket(const std::filesystem::path& path, const std::string& a
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(errno, address + ": remove stale socket");
 }
 
+// A user name or a numeric uid (owner = "postfix" or "104").
+uid_t user_id(const std::string& name, const std::string& address) {
+  if (auto id = numeric_id(name)) return static_cast<uid_t>(*id);
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  const int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (found == nullptr) fail(rc != 0 ? rc : ENOENT, address + ": owner \"" + name + "\": no such user");
+  return pw.pw_uid;
+}
+
+gid_t group_id(const std::string& name, const std::string& address) {
+  if (auto id = numeric_id(name)) return static_cast<gid_t>(*id);
+  std::vector<char> buf(16384);
+  group gr{};
+  group* found = nullptr;
+  const int rc = ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
+  if (found == nullptr) fail(rc != 0 ? rc : ENOENT, address + ": group \"" + name + "\": no such group");
+  return gr.gr_gid;
+}
+
 }  // namespace
+
+bool client_allowed(const Socket& socket, const std::vector<config::Network>& allow) {
+  if (allow.empty()) return true;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(const_cast<Socket&>(socket).native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return false;  // cannot tell who it is: not let in
+  }
+  config::Address16 a{};
+  if (ss.ss_family == AF_INET) {
+    a[10] = a[11] = 0xff;  // IPv4-mapped form, as config::Network keeps IPv4 networks
+    std::memcpy(a.data() + 12, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  } else {
+    return true;  // UNIX sockets are guarded by the file's owner, group and mode
+  }
+  return config::allowed(allow, a);
+}
 
 std::string open_listener(Acceptor& acceptor, const config::Listener& l) {
   using generic = asio::generic::stream_protocol;
@@ -53,6 +107,12 @@ std::string open_listener(Acceptor& acceptor, const config::Listener& l) {
     acceptor.open(generic(AF_UNIX, 0), ec);
     if (!ec) acceptor.bind(generic::endpoint(ep), ec);
     if (ec) fail(ec.value(), l.address + ": bind");
+    if (!l.owner.empty() || !l.group.empty()) {
+      // Owner and group before the mode: the socket is never open to a wider group than configured.
+      const uid_t uid = l.owner.empty() ? static_cast<uid_t>(-1) : user_id(l.owner, l.address);
+      const gid_t gid = l.group.empty() ? static_cast<gid_t>(-1) : group_id(l.group, l.address);
+      if (::chown(path.c_str(), uid, gid) != 0) fail(errno, l.address + ": chown " + l.owner + ":" + l.group);
+    }
     if (::chmod(path.c_str(), l.mode) != 0) fail(errno, l.address + ": chmod");
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) fail(ec.value(), l.address + ": listen");

@@ -124,6 +124,17 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       asio::write(socket, asio::buffer(reply), ignored);
       co_return;
     }
+    if (!client_allowed(socket, b.config.allow)) {
+      // Issue #5: a client outside the listener's `allow` networks gets 554 as its greeting
+      // (RFC 5321 §3.1: 554 instead of 220 means no service here) and is closed.
+      metrics_->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("refused client={} listener={}: not in the listener's allowed networks", client, b.display);
+      std::string reply = fmt::format("554 5.7.1 {} Access denied\r\n", config_->hostname);
+      error_code ignored;
+      asio::write(socket, asio::buffer(reply), ignored);
+      socket.close(ignored);
+      continue;
+    }
     if (live_.load() >= config_->max_connections) {
       // RFC 5321 §3.8: a server that must refuse service says 421 and closes.
       metrics_->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
@@ -134,6 +145,24 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       asio::write(socket, asio::buffer(reply), ignored);  // small, fits the socket buffer: never blocks long
       socket.close(ignored);
       continue;
+    }
+    if (const std::size_t limit = config_->max_connections_per_client; limit != 0 && client != "unix") {
+      std::size_t open = 0;
+      {
+        std::lock_guard lock(mu_);
+        if (auto it = per_client_.find(client); it != per_client_.end()) open = it->second;
+      }
+      if (open >= limit) {  // issue #5: one client cannot take every slot
+        metrics_->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("refused client={} listener={}: {} connections open from it (server.max_connections_per_client)",
+                     client, b.display, open);
+        std::string reply =
+            fmt::format("421 4.7.0 {} Too many connections from your address, try again later\r\n", config_->hostname);
+        error_code ignored;
+        asio::write(socket, asio::buffer(reply), ignored);
+        socket.close(ignored);
+        continue;
+      }
     }
     auto conn = std::make_shared<Connection>(std::move(socket), ctx_, *this, std::move(client), b.display);
     connection_started(conn);
@@ -147,12 +176,14 @@ void Server::connection_started(const std::shared_ptr<Connection>& c) {
   metrics_->connections_total.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   connections_.emplace(c.get(), c);
+  ++per_client_[c->client()];
 }
 
 void Server::connection_finished(const Connection* c) {
   {
     std::lock_guard lock(mu_);
     connections_.erase(c);
+    if (auto it = per_client_.find(c->client()); it != per_client_.end() && --it->second == 0) per_client_.erase(it);
   }
   --live_;
   metrics_->connections_open.fetch_sub(1, std::memory_order_relaxed);

@@ -26,10 +26,15 @@ class Identity {
   std::int64_t owner_;
   unsigned old_uid_ = 0;
   unsigned old_gid_ = 0;
+  bool caps_lowered_ = false;         // capability mode: fs capabilities off while switched
+  std::uint32_t saved_effective_ = 0;
 };
 
 // The uid a mailbox's files are created as: its own uid when the daemon is root and it has one,
 // else the daemon's effective uid.
 std::int64_t effective_owner(std::int64_t uid);
+
+// Root, or (after the privilege drop, issue #5) CAP_SETUID and CAP_SETGID kept on this thread.
+bool may_switch_identity();
 
 }  // namespace mailslot::delivery

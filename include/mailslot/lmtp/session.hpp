@@ -118,6 +118,7 @@ class Session {
   std::uint64_t messages_committed() const { return messages_committed_; }
 
  private:
+  bool cut_off_after_errors();  // issue #5: Limits::max_errors
   // Implementation detail; see session.cpp (input, DATA, answers, life cycle) and
   // session_commands.cpp (the command table and one handler per verb).
   void process();
@@ -163,6 +164,7 @@ class Session {
   bool discarding_line_ = false;       // skipping the rest of an overlong command line
   bool eof_ = false;
   bool draining_ = false;
+  std::size_t errors_ = 0;     // 500-504 replies so far (Limits::max_errors)
   bool data_done_ = false;     // terminator seen; commit/discard pending or done
   bool message_open_ = false;  // OpenMessage succeeded, no commit/discard answered yet
   // BDAT (RFC 3030; session_chunking.cpp).

@@ -29,6 +29,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void abort();             // shutdown bound elapsed: close now (an open message is discarded)
 
   const std::string& id() const { return id_; }
+  const std::string& client() const { return client_; }  // "127.0.0.1" or "unix"
   Socket::executor_type executor() { return socket_.get_executor(); }
 
  private:

@@ -2,6 +2,11 @@
 // event loop; the awaiting coroutine resumes on its own executor (its connection's strand).
 #pragma once
 
+#include <exception>
+#include <functional>
+#include <latch>
+#include <mutex>
+
 #include <atomic>
 #include <cstddef>
 #include <exception>
@@ -23,6 +28,29 @@ class DiskPool {
   ~DiskPool() { join(); }
 
   void join() { pool_.join(); }
+
+  // Start-up only (issue #5, privilege drop): runs f once on each of the `threads` workers and
+  // returns when all have. Per-thread kernel state (PR_SET_KEEPCAPS, capabilities) must be set
+  // on every thread; each job waits for the others so no worker runs two of them.
+  void run_on_every_thread(unsigned threads, const std::function<void()>& f) {
+    std::latch started(threads), done(threads);
+    std::mutex mu;
+    std::exception_ptr error;  // the first failure, rethrown here (a worker must not throw)
+    for (unsigned i = 0; i < threads; ++i) {
+      asio::post(pool_, [&] {
+        started.arrive_and_wait();
+        try {
+          f();
+        } catch (...) {
+          const std::lock_guard lock(mu);
+          if (!error) error = std::current_exception();
+        }
+        done.count_down();
+      });
+    }
+    done.wait();
+    if (error) std::rethrow_exception(error);
+  }
 
   // Jobs queued or running now.
   std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }

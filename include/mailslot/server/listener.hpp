@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "mailslot/config/config.hpp"
 #include "mailslot/server/asio.hpp"
@@ -13,6 +14,11 @@ namespace mailslot::server {
 // a live one or a non-socket file at that path is an error. Throws std::system_error naming the
 // address.
 std::string open_listener(Acceptor& acceptor, const config::Listener& listener);
+
+// Per-listener access control (issue #5): whether the peer's address lies in one of `allow`
+// (empty: everyone). IPv4 peers are compared in IPv4-mapped form, so "10.0.0.0/8" also matches
+// ::ffff:10.1.2.3 on a dual-stack socket. UNIX-socket peers are always allowed here.
+bool client_allowed(const Socket& socket, const std::vector<config::Network>& allow);
 
 // "192.0.2.1", "2001:db8::1", or "unix" for a UNIX-socket peer.
 std::string peer_address(const Socket& socket);

@@ -92,6 +92,7 @@ class Server {
   std::mutex mu_;
   std::map<const Connection*, std::weak_ptr<Connection>> connections_;
   std::atomic<std::size_t> live_{0};
+  std::map<std::string, std::size_t> per_client_;  // open connections per client address (under mu_); issue #5
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> drain_timer_;
   std::unique_ptr<asio::steady_timer> force_timer_;

@@ -1,5 +1,5 @@
 // lmtp.xforward_from networks (issue #8): CIDR parsing and client matching.
-#include "mailslot/config/networks.hpp"
+#include "mailslot/config/network.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,15 +10,11 @@
 namespace mailslot::config {
 namespace {
 
-TEST(Networks, ParsesAddressesPrefixesAndUnix) {
-  EXPECT_TRUE(parse_network("127.0.0.0/8"));
-  EXPECT_TRUE(parse_network("192.0.2.1"));
-  EXPECT_TRUE(parse_network("::1"));
-  EXPECT_TRUE(parse_network("2001:db8::/32"));
-  EXPECT_TRUE(parse_network("unix"));
-  EXPECT_EQ(parse_network("192.0.2.1")->prefix, 32u);
+TEST(Networks, ListAcceptsAddressesPrefixesAndUnix) {
+  EXPECT_NO_THROW(check_network_list({"127.0.0.0/8", "192.0.2.1", "::1", "2001:db8::/32", "unix"}));
+  EXPECT_EQ(parse_network("192.0.2.1").prefix, 128u);  // stored IPv4-mapped: 96 + 32
   for (const char* bad : {"", "localhost", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0.0/8/8"})
-    EXPECT_FALSE(parse_network(bad)) << bad;
+    EXPECT_THROW(check_network_list({bad}), std::invalid_argument) << bad;
 }
 
 TEST(Networks, MatchesClients) {
