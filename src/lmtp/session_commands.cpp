@@ -108,6 +108,9 @@ void Session::process_command_line(std::string_view line) {
       // In every state: a refused chunk's octets must still be read (RFC 3030 §2); on_bdat decides.
       {Verb::bdat, &Session::on_bdat, kAnyState, false},
       {Verb::not_implemented, &Session::on_not_implemented, kAnyState, false},
+      // Issue #5 (session_security.cpp): 502 when not offered, so the handlers check the state.
+      {Verb::starttls, &Session::on_starttls, kAnyState, false},
+      {Verb::auth, &Session::on_auth, kAnyState, false},
       {Verb::unknown, &Session::on_unknown, kAnyState, false},
   };
   for (const CommandRule& rule : kRules) {
@@ -136,6 +139,7 @@ void Session::on_lhlo(const Command& c) {
   if (opt_.chunking) capabilities += "\nCHUNKING\nBINARYMIME";  // RFC 3030 §2, §3
   if (opt_.smtputf8) capabilities += "\nSMTPUTF8";               // RFC 6531 §3.2
   if (opt_.dsn) capabilities += "\nDSN";                         // RFC 3461 §4
+  capabilities += security_capabilities();                       // STARTTLS, AUTH (issue #5)
   reply({250, "", capabilities});
 }
 
@@ -147,6 +151,10 @@ void Session::on_helo(const Command&) {
 void Session::on_mail(const Command& c) {
   if (mail_refusal_) {  // the owner's load shedding: RFC 5321 §4.2.5 lets a server refuse MAIL with 4xx
     reply(*mail_refusal_);
+    return;
+  }
+  if (auto refusal = security_refusal()) {  // RFC 3207 §4 / RFC 4954 §6: 530 5.7.0
+    reply(*refusal);
     return;
   }
   Transaction t;
@@ -179,6 +187,9 @@ void Session::on_mail(const Command& c) {
         reply({501, "5.5.4", "Unsupported BODY type"});
         return;
       }
+    } else if (p.keyword == "AUTH" && opt_.auth != SessionOptions::AuthPolicy::off) {
+      // RFC 4954 §5: AUTH=<mailbox> is accepted where AUTH is offered; mailslot does not relay,
+      // so the claimed submitter is not used (treated as AUTH=<>).
     } else if (auto refusal = apply_mail_extension_param(p, t, opt_)) {
       // SMTPUTF8 and DSN; RFC 5321 §4.1.1.11: a parameter the server does not offer gets 555.
       reply(*refusal);

@@ -12,7 +12,9 @@ namespace mailslot::lmtp {
 enum class Verb {
   lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, help,
   bdat,             // RFC 3030 CHUNKING
-  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, STARTTLS, AUTH...)
+  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, XCLIENT...)
+  starttls,         // RFC 3207; answered 502 unless the listener offers it
+  auth,             // RFC 4954; argument "mechanism [initial-response]"; 502 unless offered
   unknown,
 };
 

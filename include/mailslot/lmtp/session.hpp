@@ -30,6 +30,26 @@ struct SessionOptions {
   // delivery server to send "delivered" DSNs for NOTIFY=SUCCESS (RFC 3461 §6.2.1), which mailslot
   // does not do yet (issue #11). While off, the parameters get 555 like any unoffered one.
   bool dsn = false;
+  // Issue #5 (session_security.cpp). STARTTLS (RFC 3207) per listener; tls_active: the
+  // connection is already encrypted (implicit TLS, or after STARTTLS).
+  enum class TlsPolicy { off, offered, required };
+  TlsPolicy starttls = TlsPolicy::off;
+  bool tls_active = false;
+  // AUTH (RFC 4954): mechanisms offered now, as the SASL library lists them for this connection
+  // (the owner leaves out PLAIN and LOGIN before TLS and gives the new list to tls_started()).
+  enum class AuthPolicy { off, optional, required };
+  AuthPolicy auth = AuthPolicy::off;
+  std::vector<std::string> auth_mechanisms{};
+  unsigned max_auth_failures = 3;  // then 421 4.7.0 and close
+};
+
+// Answer to an Authenticate request.
+struct AuthStep {
+  enum class Kind { challenge, success, failure };
+  Kind kind = Kind::failure;
+  std::string challenge;  // base64, sent as "334 <challenge>"
+  Reply reply;            // success: 235 2.7.0 ...; failure: 535 5.7.8, 454 4.7.0, 501 5.5.2 ...
+  std::string user;       // success: the authenticated identity
 };
 
 // Verdict on a CheckRecipient request.
@@ -101,6 +121,19 @@ class Session {
   const Transaction& transaction() const { return txn_; }
   const std::string& client_name() const { return lhlo_name_; }  // LHLO argument
 
+  // Issue #5: TLS and AUTH (session_security.cpp).
+  // The TLS handshake after STARTTLS succeeded: RFC 3207 §4.2, everything learnt before is
+  // forgotten (LHLO, transaction, authentication); `auth_mechanisms` is what is offered now.
+  void tls_started(std::vector<std::string> auth_mechanisms);
+  void tls_failed();  // handshake failed: closed, no reply
+  // The mechanisms to list in LHLO (the owner asks its SASL library once the connection is up).
+  void offer_auth_mechanisms(std::vector<std::string> m) { opt_.auth_mechanisms = std::move(m); }
+  void auth_stepped(AuthStep step);
+  bool tls_active() const { return opt_.tls_active; }
+  bool authenticated() const { return authenticated_; }
+  const std::string& auth_user() const { return auth_user_; }
+  unsigned auth_failures() const { return auth_failures_; }
+
   // Counters for logs and tests.
   std::uint64_t messages_committed() const { return messages_committed_; }
 
@@ -133,6 +166,11 @@ class Session {
   void on_bdat(const Command& c);
   void on_not_implemented(const Command& c);
   void on_unknown(const Command& c);
+  void on_starttls(const Command& c);
+  void on_auth(const Command& c);
+  void process_auth_response(std::string_view line);
+  std::optional<Reply> security_refusal() const;  // MAIL before STARTTLS/AUTH when required
+  std::string security_capabilities() const;      // LHLO lines for STARTTLS and AUTH
 
   SessionOptions opt_;
   State state_ = State::greeted;
@@ -163,6 +201,12 @@ class Session {
   std::optional<OriginalRecipient> pending_orcpt_;
   std::uint64_t messages_committed_ = 0;
   std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
+  // Issue #5: AUTH state (RFC 4954).
+  bool authenticated_ = false;
+  bool auth_exchange_ = false;  // a 334 challenge is out: the next line is the client's response
+  std::string auth_mechanism_;
+  std::string auth_user_;
+  unsigned auth_failures_ = 0;
 };
 
 }  // namespace mailslot::lmtp

@@ -21,14 +21,21 @@ TEST(ParseCommand, VerbsAreCaseInsensitive) {
 }
 
 TEST(ParseCommand, NotImplementedAndUnknownVerbs) {
-  for (const char* v : {"EXPN list", "TURN", "ETRN x", "STARTTLS", "AUTH PLAIN",
-                        "XCLIENT A=B", "XFORWARD NAME=x", "starttls"}) {
+  for (const char* v : {"EXPN list", "TURN", "ETRN x", "XCLIENT A=B", "XFORWARD NAME=x"}) {
     EXPECT_EQ(parse_command(v).verb, Verb::not_implemented) << v;
   }
   for (const char* v : {"", "FOO", "MAILFROM:<a@b>", "LHLOX x", " LHLO x", "DAT", "DATAX"}) {
     EXPECT_EQ(parse_command(v).verb, Verb::unknown) << v;
   }
   EXPECT_EQ(parse_command("Foo bar").verb_text, "Foo");
+}
+
+TEST(ParseCommand, StartTlsAndAuth) {
+  EXPECT_EQ(parse_command("starttls").verb, Verb::starttls);
+  EXPECT_EQ(parse_command("STARTTLS x").argument, "x");
+  const Command a = parse_command("AUTH PLAIN AGZvbwBiYXI=");
+  EXPECT_EQ(a.verb, Verb::auth);
+  EXPECT_EQ(a.argument, "PLAIN AGZvbwBiYXI=");
 }
 
 TEST(ParseCommand, LhloArgument) {
