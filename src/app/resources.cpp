@@ -9,6 +9,7 @@
 #include "mailslot/config/load.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
+#include "mailslot/server/sasl.hpp"
 #include "recipients_setup.hpp"
 
 namespace mailslot::app {
@@ -78,8 +79,21 @@ Resources build_resources(const config::Config& c) {
   }
   store_options.quota_full_tempfail = c.mail.quota_full_tempfail;
   r.store = std::make_shared<delivery::MaildirStore>(store_options);
-  // Issue #5: TLS contexts (certificate and key files) are built here, so a reload picks up
+  // Issue #5: the TLS context (certificate and key files) is built here, so a reload picks up
   // renewed certificates and a bad one refuses the whole reload.
+  bool tls_used = !c.tls.cert.empty(), auth_used = false;
+  for (const auto& l : c.listeners) {
+    tls_used = tls_used || l.tls || l.starttls != config::Listener::TlsPolicy::off;
+    auth_used = auth_used || l.auth != config::Listener::AuthPolicy::off;
+  }
+  if (tls_used) {
+    try {
+      r.tls = server::make_tls_context(c.tls);
+    } catch (const std::runtime_error& e) {
+      throw config::ConfigError({e.what()});
+    }
+  }
+  if (auth_used) server::configure_sasl(c.auth);
   return r;
 }
 

@@ -84,6 +84,22 @@ std::string to_toml(const Config& c) {
   o << "smtputf8 = " << (c.extensions.smtputf8 ? "true" : "false") << "\n";
   o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
   o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
+  // Issue #5: file names only; the key's content is never printed. sasl_options may hold
+  // secrets (an LDAP bind password): their values are redacted.
+  o << "\n[tls]\ncert = " << toml_string(c.tls.cert.string()) << "\n";
+  o << "key = " << toml_string(c.tls.key.string()) << "\n";
+  o << "chain = " << toml_string(c.tls.chain.string()) << "\n";
+  o << "min_version = " << toml_string(c.tls.min_version) << "\n";
+  o << "ciphers = " << toml_string(c.tls.ciphers) << "\n";
+  o << "handshake_timeout = " << duration(c.tls.handshake_timeout) << "\n";
+  o << "\n[auth]\nmechanisms = " << list(c.auth.mechanisms) << "\n";
+  o << "max_failures = " << c.auth.max_failures << "\n";
+  o << "failure_delay = " << duration(c.auth.failure_delay) << "\n";
+  o << "\n[auth.sasl_options]\n";
+  for (const auto& [k, v] : c.auth.sasl_options) {
+    const bool secret = k.find("pass") != std::string::npos || k.find("secret") != std::string::npos;
+    o << toml_string(k) << " = " << toml_string(secret ? "(redacted)" : v) << "\n";
+  }
   return o.str();
 }
 

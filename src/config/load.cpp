@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -365,6 +366,44 @@ void read_lmtp(Reader& r, const toml::table& t, Config& c) {
   r.unknown_keys(t, "lmtp");
 }
 
+// [tls] and [auth] (issue #5).
+void read_tls(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  std::string cert, key, chain;
+  r.string(t, "cert", "tls.cert", cert);
+  r.string(t, "key", "tls.key", key);
+  r.string(t, "chain", "tls.chain", chain);
+  if (!cert.empty()) c.tls.cert = resolve(base_dir, cert);
+  if (!key.empty()) c.tls.key = resolve(base_dir, key);
+  if (!chain.empty()) c.tls.chain = resolve(base_dir, chain);
+  if (cert.empty() != key.empty()) r.problem(&t, "tls", "cert and key go together");
+  r.string(t, "min_version", "tls.min_version", c.tls.min_version);
+  if (c.tls.min_version != "TLSv1.2" && c.tls.min_version != "TLSv1.3") {
+    r.problem(t.get("min_version"), "tls.min_version", "must be \"TLSv1.2\" or \"TLSv1.3\"");
+  }
+  r.string(t, "ciphers", "tls.ciphers", c.tls.ciphers);
+  r.duration(t, "handshake_timeout", "tls.handshake_timeout", c.tls.handshake_timeout);
+  r.unknown_keys(t, "tls");
+}
+
+void read_auth(Reader& r, const toml::table& t, Config& c) {
+  r.string_list(t, "mechanisms", "auth.mechanisms", c.auth.mechanisms);
+  for (auto& m : c.auth.mechanisms) {
+    for (char& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  if (const auto* o = r.table(t, "sasl_options", "auth.sasl_options")) {
+    for (const auto& [k, v] : *o) {
+      if (auto s = v.value<std::string>()) {
+        c.auth.sasl_options.emplace_back(std::string(k.str()), *s);
+      } else {
+        r.problem(&v, "auth.sasl_options", "values must be strings");
+      }
+    }
+  }
+  r.integer(t, "max_failures", "auth.max_failures", c.auth.max_failures, 1, 100);
+  r.duration(t, "failure_delay", "auth.failure_delay", c.auth.failure_delay);
+  r.unknown_keys(t, "auth");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -383,6 +422,8 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   if (const auto* t = r.table(doc, "log", "log")) read_log(r, *t, c);
   if (const auto* t = r.table(doc, "metrics", "metrics")) read_metrics(r, *t, c);
   if (const auto* t = r.table(doc, "lmtp", "lmtp")) read_lmtp(r, *t, c);
+  if (const auto* t = r.table(doc, "tls", "tls")) read_tls(r, *t, c, base_dir);
+  if (const auto* t = r.table(doc, "auth", "auth")) read_auth(r, *t, c);
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

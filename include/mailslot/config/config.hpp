@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mailslot/lmtp/limits.hpp"
@@ -20,6 +21,12 @@ struct Listener {
   std::uint16_t port = 0;        // tcp
   std::filesystem::path path;    // unix
   unsigned mode = 0660;          // unix: permission bits of the socket file
+  // Issue #5 (TLS and AUTH, per listener).
+  enum class TlsPolicy { off, offered, required };
+  enum class AuthPolicy { off, optional, required };
+  TlsPolicy starttls = TlsPolicy::off;  // RFC 3207 STARTTLS
+  bool tls = false;                     // implicit TLS: the handshake comes before the greeting
+  AuthPolicy auth = AuthPolicy::off;    // RFC 4954 AUTH through Cyrus SASL
 };
 
 struct Timeouts {
@@ -72,6 +79,26 @@ struct Metrics {
   std::uint16_t port = 0;
 };
 
+// [tls] (issue #5): the server certificate, used by STARTTLS and implicit-TLS listeners.
+struct Tls {
+  std::filesystem::path cert;   // PEM: the certificate, optionally followed by its chain
+  std::filesystem::path key;    // PEM private key
+  std::filesystem::path chain;  // optional PEM file of intermediate certificates
+  std::string min_version = "TLSv1.2";  // or "TLSv1.3"
+  std::string ciphers;                  // TLS 1.2 cipher list; empty: the built-in modern list
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+};
+
+// [auth] (issue #5): AUTH through Cyrus SASL.
+struct Auth {
+  std::vector<std::string> mechanisms;  // empty: every mechanism libsasl2 offers (PLAIN/LOGIN over TLS only)
+  // Passed to libsasl2 as its options (pwcheck_method, auxprop_plugin, sasldb_path, ...); empty:
+  // libsasl2 reads its own mailslot.conf.
+  std::vector<std::pair<std::string, std::string>> sasl_options;
+  unsigned max_failures = 3;  // failed AUTH attempts before 421 4.7.0 and close
+  std::chrono::milliseconds failure_delay{std::chrono::seconds(1)};  // times the failure count
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -91,6 +118,8 @@ struct Config {
   std::size_t disk_queue = 1024;
   Log log;                         // [log]
   Metrics metrics;                 // [metrics]
+  Tls tls;                         // [tls] (issue #5)
+  Auth auth;                       // [auth] (issue #5)
 };
 
 }  // namespace mailslot::config
