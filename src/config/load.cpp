@@ -186,6 +186,45 @@ std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::
   return path.lexically_normal();
 }
 
+// A server.listen entry written as a table (issue #5, interim until the per-listener settings
+// of issue #5 part B): address plus the TLS and AUTH policies of that listener.
+void read_listener_table(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  std::string address, starttls = "off", auth = "off";
+  bool tls = false;
+  r.string(t, "address", "server.listen.address", address);
+  r.string(t, "starttls", "server.listen.starttls", starttls);
+  r.boolean(t, "tls", "server.listen.tls", tls);
+  r.string(t, "auth", "server.listen.auth", auth);
+  r.unknown_keys(t, "server.listen");
+  Listener l;
+  try {
+    l = parse_listener(address);
+  } catch (const std::invalid_argument& e) {
+    r.problem(&t, "server.listen.address", e.what());
+    return;
+  }
+  if (l.kind == Listener::Kind::unix_socket) l.path = resolve(base_dir, l.path.string());
+  if (starttls == "offered") {
+    l.starttls = Listener::TlsPolicy::offered;
+  } else if (starttls == "required") {
+    l.starttls = Listener::TlsPolicy::required;
+  } else if (starttls != "off") {
+    r.problem(t.get("starttls"), "server.listen.starttls", "must be \"off\", \"offered\" or \"required\"");
+  }
+  if (auth == "optional") {
+    l.auth = Listener::AuthPolicy::optional;
+  } else if (auth == "required") {
+    l.auth = Listener::AuthPolicy::required;
+  } else if (auth != "off") {
+    r.problem(t.get("auth"), "server.listen.auth", "must be \"off\", \"optional\" or \"required\"");
+  }
+  l.tls = tls;
+  if (tls && l.starttls != Listener::TlsPolicy::off) {
+    r.problem(t.get("starttls"), "server.listen.starttls", "makes no sense with tls = true (already encrypted)");
+  }
+  c.listeners.push_back(std::move(l));
+}
+
 void read_server(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
   r.string(t, "hostname", "server.hostname", c.hostname);
   if (const toml::node* n = r.node(t, "listen")) {
@@ -195,6 +234,10 @@ void read_server(Reader& r, const toml::table& t, Config& c, const std::filesyst
     } else {
       c.listeners.clear();
       for (const toml::node& e : *a) {
+        if (const toml::table* lt = e.as_table()) {  // issue #5: { address = ..., starttls = ... }
+          read_listener_table(r, *lt, c, base_dir);
+          continue;
+        }
         auto s = e.value<std::string>();
         if (!s) {
           r.problem(&e, "server.listen", "must be an array of strings");
