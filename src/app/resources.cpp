@@ -35,7 +35,14 @@ void prepare_mail_root(const config::Config& c) {
 
 std::string listeners_text(const config::Config& c) {
   std::string s;
-  for (const auto& l : c.listeners) s += (s.empty() ? "" : ",") + l.address;
+  for (const auto& l : c.listeners) {
+    s += (s.empty() ? "" : ",") + l.address;
+    // Per-listener settings (issue #5) are bound with the socket: a change needs a restart too.
+    s += " mode=" + std::to_string(l.mode) + " owner=" + l.owner + " group=" + l.group + " allow=";
+    for (const auto& n : l.allow) s += n.text + ";";
+    s += " starttls=" + std::to_string(static_cast<int>(l.starttls)) + " tls=" + std::to_string(l.tls) +
+         " auth=" + std::to_string(static_cast<int>(l.auth));  // TLS/AUTH (issue #5 part A)
+  }
   return s;
 }
 

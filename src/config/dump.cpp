@@ -1,6 +1,7 @@
 // The effective configuration as TOML, for `mailslotd --check-config`: what the daemon would
 // run with after defaults and path resolution. (No secrets exist yet; redact them here when
 // TLS keys and SASL settings arrive.)
+#include <cstdio>
 #include <sstream>
 
 #include "mailslot/config/load.hpp"
@@ -23,6 +24,46 @@ std::string list(const std::vector<std::string>& v) {
   return out + "]";
 }
 
+std::string octal(unsigned mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode);
+  return text;
+}
+
+// server.listen: plain strings, or inline tables for listeners with their own settings (issue #5).
+std::string listen_entries(const Config& c) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+    const Listener& l = c.listeners[i];
+    const bool unix_socket = l.kind == Listener::Kind::unix_socket;
+    const std::string address = unix_socket ? "unix:" + l.path.string() : l.address;
+    out += i ? ", " : "";
+    const bool security = l.tls || l.starttls != Listener::TlsPolicy::off || l.auth != Listener::AuthPolicy::off;
+    if (!security && l.allow.empty() && l.owner.empty() && l.group.empty() &&
+        (!unix_socket || l.mode == c.unix_socket_mode)) {
+      out += toml_string(address);
+      continue;
+    }
+    out += "{ address = " + toml_string(address);
+    if (unix_socket) out += ", mode = " + toml_string(octal(l.mode));
+    if (!l.owner.empty()) out += ", owner = " + toml_string(l.owner);
+    if (!l.group.empty()) out += ", group = " + toml_string(l.group);
+    if (!l.allow.empty()) {
+      std::vector<std::string> nets;
+      for (const auto& n : l.allow) nets.push_back(n.text);
+      out += ", allow = " + list(nets);
+    }
+    // Issue #5 part A: TLS and AUTH.
+    static constexpr const char* kTls[] = {"off", "offered", "required"};
+    static constexpr const char* kAuth[] = {"off", "optional", "required"};
+    if (l.starttls != Listener::TlsPolicy::off) out += std::string(", starttls = ") + toml_string(kTls[static_cast<int>(l.starttls)]);
+    if (l.tls) out += ", tls = true";
+    if (l.auth != Listener::AuthPolicy::off) out += std::string(", auth = ") + toml_string(kAuth[static_cast<int>(l.auth)]);
+    out += " }";
+  }
+  return out + "]";
+}
+
 std::string duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 != 0) return toml_string(std::to_string(d.count()) + "ms");
   return toml_string(std::to_string(d.count() / 1000) + "s");
@@ -36,17 +77,16 @@ std::string to_toml(const Config& c) {
   if (!c.source.empty()) o << " of " << c.source.string();
   o << "\n\n[server]\n";
   o << "hostname = " << toml_string(c.hostname) << "\n";
-  std::vector<std::string> listen;
-  unsigned mode = 0660;
-  for (const auto& l : c.listeners) {
-    listen.push_back(l.kind == Listener::Kind::unix_socket ? "unix:" + l.path.string() : l.address);
-    if (l.kind == Listener::Kind::unix_socket) mode = l.mode;
-  }
-  o << "listen = " << list(listen) << "\n";
+  const unsigned mode = c.unix_socket_mode;
+  o << "listen = " << listen_entries(c) << "\n";
   char mode_text[8];
   std::snprintf(mode_text, sizeof mode_text, "%04o", mode);
   o << "unix_socket_mode = " << toml_string(mode_text) << "\n";
   o << "max_connections = " << c.max_connections << "\n";
+  if (!c.user.empty()) o << "user = " << toml_string(c.user) << "\n";
+  if (!c.group.empty()) o << "group = " << toml_string(c.group) << "\n";
+  o << "allow_root = " << (c.allow_root ? "true" : "false") << "\n";
+  o << "max_connections_per_client = " << c.max_connections_per_client << "\n";
   o << "io_threads = " << c.io_threads << "\n";
   o << "disk_threads = " << c.disk_threads << "\n";
   o << "disk_queue = " << c.disk_queue << "\n";
@@ -55,6 +95,7 @@ std::string to_toml(const Config& c) {
   o << "max_recipients = " << c.limits.max_recipients << "\n";
   o << "max_command_line = " << c.limits.max_command_line << "\n";
   o << "max_data_line = " << c.limits.max_data_line << "\n";
+  o << "max_errors = " << c.limits.max_errors << "\n";
   o << "command_timeout = " << duration(c.timeouts.command) << "\n";
   o << "data_timeout = " << duration(c.timeouts.data) << "\n";
   o << "shutdown_timeout = " << duration(c.timeouts.shutdown) << "\n\n[mail]\n";

@@ -8,11 +8,13 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "mailslot/config/network.hpp"
 #include "mailslot/lmtp/address.hpp"
 
 namespace mailslot::config {
@@ -186,47 +188,107 @@ std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::
   return path.lexically_normal();
 }
 
-// A server.listen entry written as a table (issue #5, interim until the per-listener settings
-// of issue #5 part B): address plus the TLS and AUTH policies of that listener.
-void read_listener_table(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
-  std::string address, starttls = "off", auth = "off";
-  bool tls = false;
-  r.string(t, "address", "server.listen.address", address);
-  r.string(t, "starttls", "server.listen.starttls", starttls);
-  r.boolean(t, "tls", "server.listen.tls", tls);
-  r.string(t, "auth", "server.listen.auth", auth);
-  r.unknown_keys(t, "server.listen");
-  Listener l;
-  try {
-    l = parse_listener(address);
-  } catch (const std::invalid_argument& e) {
-    r.problem(&t, "server.listen.address", e.what());
-    return;
-  }
-  if (l.kind == Listener::Kind::unix_socket) l.path = resolve(base_dir, l.path.string());
+// STARTTLS, implicit TLS and AUTH of one listener table (issue #5 part A: TLS and AUTH).
+void read_listener_security(Reader& r, const toml::table& t, Listener& l) {
+  const std::string path = "server.listen";
+  std::string starttls = "off", auth = "off";
+  r.string(t, "starttls", path + ".starttls", starttls);
+  r.boolean(t, "tls", path + ".tls", l.tls);
+  r.string(t, "auth", path + ".auth", auth);
   if (starttls == "offered") {
     l.starttls = Listener::TlsPolicy::offered;
   } else if (starttls == "required") {
     l.starttls = Listener::TlsPolicy::required;
   } else if (starttls != "off") {
-    r.problem(t.get("starttls"), "server.listen.starttls", "must be \"off\", \"offered\" or \"required\"");
+    r.problem(t.get("starttls"), path + ".starttls", "must be \"off\", \"offered\" or \"required\"");
   }
   if (auth == "optional") {
     l.auth = Listener::AuthPolicy::optional;
   } else if (auth == "required") {
     l.auth = Listener::AuthPolicy::required;
   } else if (auth != "off") {
-    r.problem(t.get("auth"), "server.listen.auth", "must be \"off\", \"optional\" or \"required\"");
+    r.problem(t.get("auth"), path + ".auth", "must be \"off\", \"optional\" or \"required\"");
   }
-  l.tls = tls;
-  if (tls && l.starttls != Listener::TlsPolicy::off) {
-    r.problem(t.get("starttls"), "server.listen.starttls", "makes no sense with tls = true (already encrypted)");
+  if (l.tls && l.starttls != Listener::TlsPolicy::off) {
+    r.problem(t.get("starttls"), path + ".starttls", "makes no sense with tls = true (already encrypted)");
   }
-  c.listeners.push_back(std::move(l));
+}
+
+// "0660" → 0660; nullopt when it is not an octal mode.
+std::optional<unsigned> octal_mode(const std::string& mode) {
+  unsigned m = 0;
+  auto [p, ec] = std::from_chars(mode.data(), mode.data() + mode.size(), m, 8);
+  if (mode.empty() || ec != std::errc() || p != mode.data() + mode.size() || m > 0777) return std::nullopt;
+  return m;
+}
+
+// One `listen` entry written as a table (issue #5):
+//   { address = "unix:/run/mailslot/lmtp", mode = "0660", owner = "postfix", group = "postfix" }
+//   { address = "[::]:24", allow = ["10.0.0.0/8", "2001:db8::/32"] }
+// Settings that do not apply to the address's kind are errors, not silently ignored.
+std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, const std::filesystem::path& base_dir,
+                                            std::vector<bool>& explicit_mode) {
+  const std::string path = "server.listen";
+  std::string address, mode;
+  std::vector<std::string> allow;
+  Listener l;
+  r.string(t, "address", path + ".address", address);
+  r.string(t, "mode", path + ".mode", mode);
+  r.string(t, "owner", path + ".owner", l.owner);
+  r.string(t, "group", path + ".group", l.group);
+  r.string_list(t, "allow", path + ".allow", allow);
+  Listener security;
+  read_listener_security(r, t, security);  // starttls, tls, auth (issue #5 part A)
+  r.unknown_keys(t, path);
+  if (address.empty()) {
+    r.problem(&t, path + ".address", "is required in a listener table");
+    return std::nullopt;
+  }
+  try {
+    const std::string text = address;
+    auto owner = std::move(l.owner), group = std::move(l.group);
+    l = parse_listener(text);
+    l.owner = std::move(owner);
+    l.group = std::move(group);
+    l.starttls = security.starttls;
+    l.tls = security.tls;
+    l.auth = security.auth;
+  } catch (const std::invalid_argument& e) {
+    r.problem(t.get("address"), path + ".address", e.what());
+    return std::nullopt;
+  }
+  const bool unix_socket = l.kind == Listener::Kind::unix_socket;
+  if (unix_socket) l.path = resolve(base_dir, l.path.string());
+  if (!mode.empty()) {
+    if (auto m = octal_mode(mode)) {
+      l.mode = *m;
+    } else {
+      r.problem(t.get("mode"), path + ".mode", "must be an octal mode like \"0660\"");
+    }
+  }
+  for (std::size_t i = 0; i < allow.size(); ++i) {
+    try {
+      l.allow.push_back(parse_network(allow[i]));
+    } catch (const std::invalid_argument& e) {
+      const toml::node* n = t.get("allow");
+      if (n != nullptr && n->is_array() && i < n->as_array()->size()) n = n->as_array()->get(i);
+      r.problem(n, path + ".allow", e.what());
+    }
+  }
+  if (!unix_socket) {
+    for (const char* key : {"mode", "owner", "group"}) {
+      if (t.contains(key)) r.problem(t.get(key), path + "." + key, "applies only to unix: listeners");
+    }
+  } else if (t.contains("allow")) {
+    r.problem(t.get("allow"), path + ".allow", "applies only to TCP listeners (use mode/owner/group for unix:)");
+  }
+  explicit_mode.push_back(!mode.empty());
+  return l;
 }
 
 void read_server(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
   r.string(t, "hostname", "server.hostname", c.hostname);
+  std::vector<bool> explicit_mode;  // per listener: mode set in its own table (wins over unix_socket_mode)
   if (const toml::node* n = r.node(t, "listen")) {
     const toml::array* a = n->as_array();
     if (a == nullptr) {
@@ -234,19 +296,20 @@ void read_server(Reader& r, const toml::table& t, Config& c, const std::filesyst
     } else {
       c.listeners.clear();
       for (const toml::node& e : *a) {
-        if (const toml::table* lt = e.as_table()) {  // issue #5: { address = ..., starttls = ... }
-          read_listener_table(r, *lt, c, base_dir);
+        if (const toml::table* lt = e.as_table()) {  // per-listener settings (issue #5)
+          if (auto l = read_listener_table(r, *lt, base_dir, explicit_mode)) c.listeners.push_back(std::move(*l));
           continue;
         }
         auto s = e.value<std::string>();
         if (!s) {
-          r.problem(&e, "server.listen", "must be an array of strings");
+          r.problem(&e, "server.listen", "must be an array of addresses (strings) or tables { address = \"...\", ... }");
           continue;
         }
         try {
           Listener l = parse_listener(*s);
           if (l.kind == Listener::Kind::unix_socket) l.path = resolve(base_dir, l.path.string());
           c.listeners.push_back(std::move(l));
+          explicit_mode.push_back(false);
         } catch (const std::invalid_argument& e2) {
           r.problem(&e, "server.listen", e2.what());
         }
@@ -261,11 +324,20 @@ void read_server(Reader& r, const toml::table& t, Config& c, const std::filesyst
     if (ec != std::errc() || p != mode.data() + mode.size() || m > 0777) {
       r.problem(t.get("unix_socket_mode"), "server.unix_socket_mode", "must be an octal mode like \"0660\"");
     } else {
-      for (auto& l : c.listeners) l.mode = m;
+      for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+        if (i >= explicit_mode.size() || !explicit_mode[i]) c.listeners[i].mode = m;
+      }
       c.unix_socket_mode = m;
     }
   }
   r.integer(t, "max_connections", "server.max_connections", c.max_connections, 1, 1'000'000);
+  // Security (issue #5).
+  r.string(t, "user", "server.user", c.user);
+  r.string(t, "group", "server.group", c.group);
+  r.boolean(t, "allow_root", "server.allow_root", c.allow_root);
+  if (c.user.empty() && !c.group.empty()) r.problem(t.get("group"), "server.group", "needs server.user");
+  r.integer(t, "max_connections_per_client", "server.max_connections_per_client", c.max_connections_per_client, 0,
+            1'000'000);
   r.integer(t, "io_threads", "server.io_threads", c.io_threads, 1, 256);
   r.integer(t, "disk_threads", "server.disk_threads", c.disk_threads, 1, 1024);
   r.integer(t, "disk_queue", "server.disk_queue", c.disk_queue, 0, 1'000'000);
@@ -287,6 +359,7 @@ void read_limits(Reader& r, const toml::table& t, Config& c) {
     r.problem(t.get("max_data_line"), "limits.max_data_line",
               "must be 0 (unlimited) or at least 1000 (RFC 5321 §4.5.3.1.6)");
   }
+  r.integer(t, "max_errors", "limits.max_errors", l.max_errors, 0, 1'000'000);  // issue #5
   r.duration(t, "command_timeout", "limits.command_timeout", c.timeouts.command);
   r.duration(t, "data_timeout", "limits.data_timeout", c.timeouts.data);
   r.duration(t, "shutdown_timeout", "limits.shutdown_timeout", c.timeouts.shutdown);

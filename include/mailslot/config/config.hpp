@@ -1,6 +1,7 @@
 // The configuration snapshot: immutable once loaded, shared by everything that reads it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,14 @@
 
 namespace mailslot::config {
 
+// A client network ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"): IPv4 is kept as its IPv4-mapped
+// IPv6 form (::ffff:a.b.c.d, prefix + 96) so one comparison covers both families (network.hpp).
+struct Network {
+  std::array<std::uint8_t, 16> address{};
+  unsigned prefix = 128;  // leading bits of `address` that must match
+  std::string text;       // as written
+};
+
 struct Listener {
   enum class Kind { tcp, unix_socket };
   Kind kind = Kind::tcp;
@@ -21,6 +30,10 @@ struct Listener {
   std::uint16_t port = 0;        // tcp
   std::filesystem::path path;    // unix
   unsigned mode = 0660;          // unix: permission bits of the socket file
+  // Per-listener settings (issue #5): a `listen` entry written as a table { address = ..., ... }.
+  std::vector<Network> allow;    // tcp: client networks let in (others: 554 5.7.1); empty = any
+  std::string owner;             // unix: socket file owner (user name or uid); "" = unchanged
+  std::string group;             // unix: socket file group (group name or gid); "" = unchanged
   // Issue #5 (TLS and AUTH, per listener).
   enum class TlsPolicy { off, offered, required };
   enum class AuthPolicy { off, optional, required };
@@ -118,6 +131,11 @@ struct Config {
   std::size_t disk_queue = 1024;
   Log log;                         // [log]
   Metrics metrics;                 // [metrics]
+  // Security (issue #5, docs/security.md).
+  std::string user;                // [server] user: started as root, run as this user after binding
+  std::string group;               // [server] group: default the user's primary group
+  bool allow_root = false;         // [server] allow_root: deliver as root on purpose
+  std::size_t max_connections_per_client = 0;  // per client address (0: no limit); 421 4.7.0
   Tls tls;                         // [tls] (issue #5)
   Auth auth;                       // [auth] (issue #5)
 };
