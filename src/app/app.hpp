@@ -10,6 +10,7 @@
 #include "mailslot/config/config.hpp"
 #include "mailslot/delivery/mail_store.hpp"
 #include "mailslot/delivery/recipients.hpp"
+#include "mailslot/server/tls.hpp"
 
 namespace mailslot::app {
 
@@ -33,6 +34,7 @@ struct Resources {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const delivery::Recipients> recipients;
   std::shared_ptr<delivery::MailStore> store;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // issue #5: null when no listener uses TLS
 };
 Resources build_resources(const config::Config& c);  // throws std::exception with a clear message
 

@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
     mailslot::app::check_privilege_policy(cfg);  // issue #5: refuse root without server.user / allow_root
     auto res = mailslot::app::build_resources(cfg);
     server::Server srv(res.config, res.recipients, res.store);
+    // Issue #5: the TLS context joins the server's context (applied before the first accept).
+    if (res.tls) srv.replace_context(server::Context{res.config, res.recipients, res.store, nullptr, nullptr, res.tls});
     for (const auto& a : srv.bind()) spdlog::info("listening on {}", a);
     if (auto m = srv.bind_metrics(); !m.empty()) spdlog::info("metrics on http://{}/metrics, health on http://{}/healthz", m, m);
     // Issue #5: sockets bound (privileged ports, socket activation): now become server.user.
@@ -144,7 +146,7 @@ int main(int argc, char** argv) {
           error = e.what();
         }
         if (next) {
-          srv.replace_context(server::Context{next->config, next->recipients, next->store});
+          srv.replace_context(server::Context{next->config, next->recipients, next->store, nullptr, nullptr, next->tls});
           srv.metrics().reloads_total.fetch_add(1);
           spdlog::info("configuration reloaded from {}: domains {}; sessions already open keep the previous one",
                        config_path, fmt::join(next->config->mail.domains, ","));

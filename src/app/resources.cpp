@@ -10,6 +10,7 @@
 #include "mailslot/delivery/duplicates.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
+#include "mailslot/server/sasl.hpp"
 #include "recipients_setup.hpp"
 
 namespace mailslot::app {
@@ -40,6 +41,8 @@ std::string listeners_text(const config::Config& c) {
     // Per-listener settings (issue #5) are bound with the socket: a change needs a restart too.
     s += " mode=" + std::to_string(l.mode) + " owner=" + l.owner + " group=" + l.group + " allow=";
     for (const auto& n : l.allow) s += n.text + ";";
+    s += " starttls=" + std::to_string(static_cast<int>(l.starttls)) + " tls=" + std::to_string(l.tls) +
+         " auth=" + std::to_string(static_cast<int>(l.auth));  // TLS/AUTH (issue #5 part A)
   }
   return s;
 }
@@ -91,8 +94,21 @@ Resources build_resources(const config::Config& c) {
                  std::chrono::duration_cast<std::chrono::seconds>(c.duplicates.window).count());
   }
   r.store = std::make_shared<delivery::MaildirStore>(store_options);
-  // Issue #5: TLS contexts (certificate and key files) are built here, so a reload picks up
+  // Issue #5: the TLS context (certificate and key files) is built here, so a reload picks up
   // renewed certificates and a bad one refuses the whole reload.
+  bool tls_used = !c.tls.cert.empty(), auth_used = false;
+  for (const auto& l : c.listeners) {
+    tls_used = tls_used || l.tls || l.starttls != config::Listener::TlsPolicy::off;
+    auth_used = auth_used || l.auth != config::Listener::AuthPolicy::off;
+  }
+  if (tls_used) {
+    try {
+      r.tls = server::make_tls_context(c.tls);
+    } catch (const std::runtime_error& e) {
+      throw config::ConfigError({e.what()});
+    }
+  }
+  if (auth_used) server::configure_sasl(c.auth);
   return r;
 }
 

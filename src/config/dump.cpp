@@ -38,7 +38,9 @@ std::string listen_entries(const Config& c) {
     const bool unix_socket = l.kind == Listener::Kind::unix_socket;
     const std::string address = unix_socket ? "unix:" + l.path.string() : l.address;
     out += i ? ", " : "";
-    if (l.allow.empty() && l.owner.empty() && l.group.empty() && (!unix_socket || l.mode == c.unix_socket_mode)) {
+    const bool security = l.tls || l.starttls != Listener::TlsPolicy::off || l.auth != Listener::AuthPolicy::off;
+    if (!security && l.allow.empty() && l.owner.empty() && l.group.empty() &&
+        (!unix_socket || l.mode == c.unix_socket_mode)) {
       out += toml_string(address);
       continue;
     }
@@ -51,6 +53,12 @@ std::string listen_entries(const Config& c) {
       for (const auto& n : l.allow) nets.push_back(n.text);
       out += ", allow = " + list(nets);
     }
+    // Issue #5 part A: TLS and AUTH.
+    static constexpr const char* kTls[] = {"off", "offered", "required"};
+    static constexpr const char* kAuth[] = {"off", "optional", "required"};
+    if (l.starttls != Listener::TlsPolicy::off) out += std::string(", starttls = ") + toml_string(kTls[static_cast<int>(l.starttls)]);
+    if (l.tls) out += ", tls = true";
+    if (l.auth != Listener::AuthPolicy::off) out += std::string(", auth = ") + toml_string(kAuth[static_cast<int>(l.auth)]);
     out += " }";
   }
   return out + "]";
@@ -121,6 +129,22 @@ std::string to_toml(const Config& c) {
   o << "\n[duplicates]\nenabled = " << (c.duplicates.enabled ? "true" : "false") << "\n";
   o << "window = " << duration(c.duplicates.window) << "\n";
   o << "database = " << toml_string(c.duplicates.database.string()) << "\n";
+  // Issue #5: file names only; the key's content is never printed. sasl_options may hold
+  // secrets (an LDAP bind password): their values are redacted.
+  o << "\n[tls]\ncert = " << toml_string(c.tls.cert.string()) << "\n";
+  o << "key = " << toml_string(c.tls.key.string()) << "\n";
+  o << "chain = " << toml_string(c.tls.chain.string()) << "\n";
+  o << "min_version = " << toml_string(c.tls.min_version) << "\n";
+  o << "ciphers = " << toml_string(c.tls.ciphers) << "\n";
+  o << "handshake_timeout = " << duration(c.tls.handshake_timeout) << "\n";
+  o << "\n[auth]\nmechanisms = " << list(c.auth.mechanisms) << "\n";
+  o << "max_failures = " << c.auth.max_failures << "\n";
+  o << "failure_delay = " << duration(c.auth.failure_delay) << "\n";
+  o << "\n[auth.sasl_options]\n";
+  for (const auto& [k, v] : c.auth.sasl_options) {
+    const bool secret = k.find("pass") != std::string::npos || k.find("secret") != std::string::npos;
+    o << toml_string(k) << " = " << toml_string(secret ? "(redacted)" : v) << "\n";
+  }
   return o.str();
 }
 

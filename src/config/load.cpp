@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -187,6 +188,32 @@ std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::
   return path.lexically_normal();
 }
 
+// STARTTLS, implicit TLS and AUTH of one listener table (issue #5 part A: TLS and AUTH).
+void read_listener_security(Reader& r, const toml::table& t, Listener& l) {
+  const std::string path = "server.listen";
+  std::string starttls = "off", auth = "off";
+  r.string(t, "starttls", path + ".starttls", starttls);
+  r.boolean(t, "tls", path + ".tls", l.tls);
+  r.string(t, "auth", path + ".auth", auth);
+  if (starttls == "offered") {
+    l.starttls = Listener::TlsPolicy::offered;
+  } else if (starttls == "required") {
+    l.starttls = Listener::TlsPolicy::required;
+  } else if (starttls != "off") {
+    r.problem(t.get("starttls"), path + ".starttls", "must be \"off\", \"offered\" or \"required\"");
+  }
+  if (auth == "optional") {
+    l.auth = Listener::AuthPolicy::optional;
+  } else if (auth == "required") {
+    l.auth = Listener::AuthPolicy::required;
+  } else if (auth != "off") {
+    r.problem(t.get("auth"), path + ".auth", "must be \"off\", \"optional\" or \"required\"");
+  }
+  if (l.tls && l.starttls != Listener::TlsPolicy::off) {
+    r.problem(t.get("starttls"), path + ".starttls", "makes no sense with tls = true (already encrypted)");
+  }
+}
+
 // "0660" → 0660; nullopt when it is not an octal mode.
 std::optional<unsigned> octal_mode(const std::string& mode) {
   unsigned m = 0;
@@ -210,6 +237,8 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
   r.string(t, "owner", path + ".owner", l.owner);
   r.string(t, "group", path + ".group", l.group);
   r.string_list(t, "allow", path + ".allow", allow);
+  Listener security;
+  read_listener_security(r, t, security);  // starttls, tls, auth (issue #5 part A)
   r.unknown_keys(t, path);
   if (address.empty()) {
     r.problem(&t, path + ".address", "is required in a listener table");
@@ -221,6 +250,9 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
     l = parse_listener(text);
     l.owner = std::move(owner);
     l.group = std::move(group);
+    l.starttls = security.starttls;
+    l.tls = security.tls;
+    l.auth = security.auth;
   } catch (const std::invalid_argument& e) {
     r.problem(t.get("address"), path + ".address", e.what());
     return std::nullopt;
@@ -466,6 +498,44 @@ void read_duplicates(Reader& r, const toml::table& t, Config& c, const std::file
   r.unknown_keys(t, "duplicates");
 }
 
+// [tls] and [auth] (issue #5).
+void read_tls(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  std::string cert, key, chain;
+  r.string(t, "cert", "tls.cert", cert);
+  r.string(t, "key", "tls.key", key);
+  r.string(t, "chain", "tls.chain", chain);
+  if (!cert.empty()) c.tls.cert = resolve(base_dir, cert);
+  if (!key.empty()) c.tls.key = resolve(base_dir, key);
+  if (!chain.empty()) c.tls.chain = resolve(base_dir, chain);
+  if (cert.empty() != key.empty()) r.problem(&t, "tls", "cert and key go together");
+  r.string(t, "min_version", "tls.min_version", c.tls.min_version);
+  if (c.tls.min_version != "TLSv1.2" && c.tls.min_version != "TLSv1.3") {
+    r.problem(t.get("min_version"), "tls.min_version", "must be \"TLSv1.2\" or \"TLSv1.3\"");
+  }
+  r.string(t, "ciphers", "tls.ciphers", c.tls.ciphers);
+  r.duration(t, "handshake_timeout", "tls.handshake_timeout", c.tls.handshake_timeout);
+  r.unknown_keys(t, "tls");
+}
+
+void read_auth(Reader& r, const toml::table& t, Config& c) {
+  r.string_list(t, "mechanisms", "auth.mechanisms", c.auth.mechanisms);
+  for (auto& m : c.auth.mechanisms) {
+    for (char& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  if (const auto* o = r.table(t, "sasl_options", "auth.sasl_options")) {
+    for (const auto& [k, v] : *o) {
+      if (auto s = v.value<std::string>()) {
+        c.auth.sasl_options.emplace_back(std::string(k.str()), *s);
+      } else {
+        r.problem(&v, "auth.sasl_options", "values must be strings");
+      }
+    }
+  }
+  r.integer(t, "max_failures", "auth.max_failures", c.auth.max_failures, 1, 100);
+  r.duration(t, "failure_delay", "auth.failure_delay", c.auth.failure_delay);
+  r.unknown_keys(t, "auth");
+}
+
 Config from_table(const toml::table& doc, std::string source, const std::filesystem::path& base_dir) {
   Config c;
   c.source = source;
@@ -487,6 +557,8 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   if (const auto* t = r.table(doc, "duplicates", "duplicates")) read_duplicates(r, *t, c, base_dir);
   if (c.duplicates.database.empty() && !c.mail.root.empty())
     c.duplicates.database = c.mail.root / ".mailslot-duplicates.sqlite";
+  if (const auto* t = r.table(doc, "tls", "tls")) read_tls(r, *t, c, base_dir);
+  if (const auto* t = r.table(doc, "auth", "auth")) read_auth(r, *t, c);
   r.unknown_keys(doc, "");
   if (c.hostname.empty()) c.hostname = default_hostname();
   if (c.listeners.empty()) r.problem(nullptr, "server.listen", "no listen address configured");

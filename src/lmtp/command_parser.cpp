@@ -56,8 +56,8 @@ constexpr std::array kVerbs{
     VerbName{"ATRN", Verb::not_implemented},
     VerbName{"ETRN", Verb::not_implemented},
     VerbName{"BDAT", Verb::bdat},
-    VerbName{"STARTTLS", Verb::not_implemented},
-    VerbName{"AUTH", Verb::not_implemented},
+    VerbName{"STARTTLS", Verb::starttls},
+    VerbName{"AUTH", Verb::auth},
     VerbName{"XCLIENT", Verb::xclient},
     VerbName{"XFORWARD", Verb::xforward},
     VerbName{"SEND", Verb::not_implemented},
@@ -228,6 +228,8 @@ Command parse_command(std::string_view line) {
       break;
     case Verb::not_implemented:
     case Verb::unknown:
+    case Verb::starttls:  // RFC 3207 §4: no arguments; the session answers 501 for any
+    case Verb::auth:      // RFC 4954 §4: the session splits mechanism and initial response
       cmd.argument.assign(trim(rest));
       break;
   }

@@ -105,6 +105,10 @@ void Session::process() {
       continue;
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // bare LF is accepted too
+    if (auth_exchange_) {  // RFC 4954 §4: a response to a 334 challenge, not a command
+      process_auth_response(line);
+      continue;
+    }
     process_command_line(line);
   }
 

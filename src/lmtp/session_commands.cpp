@@ -115,6 +115,9 @@ void Session::process_command_line(std::string_view line) {
       {Verb::xforward, &Session::on_xforward, bit(State::ready), true},
       {Verb::xclient, &Session::on_xclient, bit(State::greeted) | bit(State::ready), true},
       {Verb::not_implemented, &Session::on_not_implemented, kAnyState, false},
+      // Issue #5 (session_security.cpp): 502 when not offered, so the handlers check the state.
+      {Verb::starttls, &Session::on_starttls, kAnyState, false},
+      {Verb::auth, &Session::on_auth, kAnyState, false},
       {Verb::unknown, &Session::on_unknown, kAnyState, false},
   };
   for (const CommandRule& rule : kRules) {
@@ -144,6 +147,7 @@ void Session::on_lhlo(const Command& c) {
   if (opt_.smtputf8) capabilities += "\nSMTPUTF8";               // RFC 6531 §3.2
   if (opt_.dsn) capabilities += "\nDSN";                         // RFC 3461 §4
   if (opt_.xforward) capabilities += "\nXFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\nXCLIENT NAME ADDR PORT PROTO HELO LOGIN";
+  capabilities += security_capabilities();                       // STARTTLS, AUTH (issue #5)
   reply({250, "", capabilities});
 }
 
@@ -155,6 +159,10 @@ void Session::on_helo(const Command&) {
 void Session::on_mail(const Command& c) {
   if (mail_refusal_) {  // the owner's load shedding: RFC 5321 §4.2.5 lets a server refuse MAIL with 4xx
     reply(*mail_refusal_);
+    return;
+  }
+  if (auto refusal = security_refusal()) {  // RFC 3207 §4 / RFC 4954 §6: 530 5.7.0
+    reply(*refusal);
     return;
   }
   Transaction t;
@@ -187,6 +195,9 @@ void Session::on_mail(const Command& c) {
         reply({501, "5.5.4", "Unsupported BODY type"});
         return;
       }
+    } else if (p.keyword == "AUTH" && opt_.auth != SessionOptions::AuthPolicy::off) {
+      // RFC 4954 §5: AUTH=<mailbox> is accepted where AUTH is offered; mailslot does not relay,
+      // so the claimed submitter is not used (treated as AUTH=<>).
     } else if (auto refusal = apply_mail_extension_param(p, t, opt_)) {
       // SMTPUTF8 and DSN; RFC 5321 §4.1.1.11: a parameter the server does not offer gets 555.
       reply(*refusal);

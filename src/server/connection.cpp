@@ -96,21 +96,27 @@ std::optional<lmtp::Reply> transaction_refusal(const DiskPool& disk) {
 
 }  // namespace
 
-Connection::Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener)
+Connection::Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener,
+                       const config::Listener* settings)
     : socket_(std::move(socket)),
       ctx_(std::move(ctx)),
       server_(server),
       client_(std::move(client_address)),
       listener_(std::move(listener)),
       id_(next_session_id()),
-      session_(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
-                                    ctx_.config->extensions.smtputf8, false,
-                                    config::client_in_networks(client_, ctx_.config->extensions.xforward_from)}),
+      session_(with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits,
+                                                  ctx_.config->extensions.chunking, ctx_.config->extensions.smtputf8,
+                                                  false,
+                                                  config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
+                             ctx_, settings)),
       command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
       armed_(Clock::now()),
-      started_(Clock::now()) {}
+      started_(Clock::now()) {
+  if (settings != nullptr && ctx_.tls) implicit_tls_ = settings->tls;
+  if (settings != nullptr) auth_ = settings->auth;
+}
 
 Connection::~Connection() = default;
 
@@ -120,6 +126,7 @@ awaitable<void> Connection::run() {
   asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
 
   try {
+    co_await begin_security();  // issue #5: implicit TLS before the greeting; SASL mechanisms
     for (;;) {
       while (session_.has_request()) co_await perform(session_.request());
       co_await flush();
@@ -140,7 +147,7 @@ awaitable<void> Connection::run() {
       set_deadline(in_data ? ctx_.config->timeouts.data : ctx_.config->timeouts.command);
       reading_ = true;
       error_code ec;
-      std::size_t n = co_await socket_.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = co_await stream_.read_some(buf, ec);
       reading_ = false;
       io_pending_ = false;
       if (!ec) {
@@ -239,7 +246,7 @@ void Connection::abort() {
     return;
   }
   spdlog::warn("session={} closed by shutdown timeout", id_);
-  if (reading_ && socket_.is_open()) {
+  if (reading_ && socket_.is_open() && !stream_.tls_active()) {  // in clear only: text inside TLS is garbage
     // Nothing of ours is in flight while a read is pending, so a 421 cannot interleave with another
     // reply. RFC 5321 §3.8: the client learns the message was not taken (it retries); a
     // non-blocking send, dropped if the client's window is full.
@@ -261,8 +268,7 @@ awaitable<void> Connection::flush() {
     error_code ec;
     auto out = session_.output();
     set_deadline(ctx_.config->timeouts.command);  // a client that never reads times out too
-    std::size_t n = co_await asio::async_write(socket_, asio::buffer(out.data(), out.size()),
-                                               asio::redirect_error(asio::use_awaitable, ec));
+    std::size_t n = co_await stream_.write(asio::buffer(out.data(), out.size()), ec);
     io_pending_ = false;
     session_.consume_output(n);
     if (ec) {
@@ -285,6 +291,10 @@ awaitable<void> Connection::perform(const lmtp::Request& request) {
     co_await commit_message();
   } else if (std::holds_alternative<lmtp::DiscardMessage>(request)) {
     co_await discard_message();
+  } else if (std::holds_alternative<lmtp::StartTls>(request)) {
+    co_await start_tls();
+  } else if (const auto* au = std::get_if<lmtp::Authenticate>(&request)) {
+    co_await authenticate(*au);
   }
 }
 

@@ -164,7 +164,7 @@ awaitable<void> Server::accept_loop(std::size_t index) {
         continue;
       }
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), ctx_, *this, std::move(client), b.display);
+    auto conn = std::make_shared<Connection>(std::move(socket), ctx_, *this, std::move(client), b.display, &b.config);
     connection_started(conn);
     asio::co_spawn(strand, [conn]() { return conn->run(); }, asio::detached);
   }

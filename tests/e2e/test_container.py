@@ -62,7 +62,9 @@ class Containerfile(unittest.TestCase):
         wanted = {"libspdlog": "libspdlog1.10", "libfmt": "libfmt9", "libtomlplusplus": "libtomlplusplus3",
                   "libsystemd": "libsystemd0", "libboost_system": "libboost-system1.74.0",
                   "libidn2": "libidn2-0", "libicuuc": "libicu72", "libicudata": "libicu72",
-                  "libsqlite3": "libsqlite3-0"}
+                  "libsqlite3": "libsqlite3-0",
+                  # TLS and AUTH (issue #5)
+                  "libssl": "libssl3", "libcrypto": "libssl3", "libsasl2": "libsasl2-2"}
         for lib in libs:
             if lib in wanted:
                 self.assertIn(wanted[lib], runtime, f"{lib} is needed at run time but not installed in the image")

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mailslot/lmtp/limits.hpp"
@@ -33,6 +34,12 @@ struct Listener {
   std::vector<Network> allow;    // tcp: client networks let in (others: 554 5.7.1); empty = any
   std::string owner;             // unix: socket file owner (user name or uid); "" = unchanged
   std::string group;             // unix: socket file group (group name or gid); "" = unchanged
+  // Issue #5 (TLS and AUTH, per listener).
+  enum class TlsPolicy { off, offered, required };
+  enum class AuthPolicy { off, optional, required };
+  TlsPolicy starttls = TlsPolicy::off;  // RFC 3207 STARTTLS
+  bool tls = false;                     // implicit TLS: the handshake comes before the greeting
+  AuthPolicy auth = AuthPolicy::off;    // RFC 4954 AUTH through Cyrus SASL
 };
 
 struct Timeouts {
@@ -95,6 +102,26 @@ struct Duplicates {
   std::filesystem::path database;  // "" = <mail.root>/.mailslot-duplicates.sqlite
 };
 
+// [tls] (issue #5): the server certificate, used by STARTTLS and implicit-TLS listeners.
+struct Tls {
+  std::filesystem::path cert;   // PEM: the certificate, optionally followed by its chain
+  std::filesystem::path key;    // PEM private key
+  std::filesystem::path chain;  // optional PEM file of intermediate certificates
+  std::string min_version = "TLSv1.2";  // or "TLSv1.3"
+  std::string ciphers;                  // TLS 1.2 cipher list; empty: the built-in modern list
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+};
+
+// [auth] (issue #5): AUTH through Cyrus SASL.
+struct Auth {
+  std::vector<std::string> mechanisms;  // empty: every mechanism libsasl2 offers (PLAIN/LOGIN over TLS only)
+  // Passed to libsasl2 as its options (pwcheck_method, auxprop_plugin, sasldb_path, ...); empty:
+  // libsasl2 reads its own mailslot.conf.
+  std::vector<std::pair<std::string, std::string>> sasl_options;
+  unsigned max_failures = 3;  // failed AUTH attempts before 421 4.7.0 and close
+  std::chrono::milliseconds failure_delay{std::chrono::seconds(1)};  // times the failure count
+};
+
 struct Config {
   std::filesystem::path source;    // file it was read from ("" for built-ins)
   std::string hostname;            // defaults to gethostname()
@@ -120,6 +147,8 @@ struct Config {
   std::string group;               // [server] group: default the user's primary group
   bool allow_root = false;         // [server] allow_root: deliver as root on purpose
   std::size_t max_connections_per_client = 0;  // per client address (0: no limit); 421 4.7.0
+  Tls tls;                         // [tls] (issue #5)
+  Auth auth;                       // [auth] (issue #5)
 };
 
 }  // namespace mailslot::config

@@ -14,7 +14,9 @@ enum class Verb {
   bdat,             // RFC 3030 CHUNKING
   xforward,         // Postfix XFORWARD (trusted clients only)
   xclient,          // Postfix XCLIENT (trusted clients only)
-  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN, STARTTLS, AUTH...)
+  not_implemented,  // recognised SMTP verbs mailslot does not offer (EXPN, TURN, ETRN...)
+  starttls,         // RFC 3207; answered 502 unless the listener offers it
+  auth,             // RFC 4954; argument "mechanism [initial-response]"; 502 unless offered
   unknown,
 };
 

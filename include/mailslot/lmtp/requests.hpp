@@ -3,6 +3,8 @@
 // the matching Session method.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -37,6 +39,22 @@ struct CommitMessage {};
 // RSET or LHLO between BDAT chunks): remove the spool. Answer: Session::message_discarded().
 struct DiscardMessage {};
 
-using Request = std::variant<std::monostate, CheckRecipient, OpenMessage, AppendBody, CommitMessage, DiscardMessage>;
+// STARTTLS accepted (RFC 3207 §4): "220 2.0.0" is in the output and every byte received after the
+// command was discarded. The owner writes the output, then runs the TLS handshake on the
+// connection. Answer: Session::tls_started() (a new session begins, LHLO needed) or
+// Session::tls_failed() (the session closes without a reply: nothing can be said in clear).
+struct StartTls {};
+
+// One step of a SASL exchange (RFC 4954 §4). `start`: the AUTH command itself, with the optional
+// initial response (nullopt: none sent; "" for "="); else the client's response line to a 334
+// challenge, still base64 as sent. Answer: Session::auth_stepped().
+struct Authenticate {
+  std::string mechanism;
+  std::optional<std::string> response;
+  bool start = true;
+};
+
+using Request = std::variant<std::monostate, CheckRecipient, OpenMessage, AppendBody, CommitMessage, DiscardMessage,
+                             StartTls, Authenticate>;
 
 }  // namespace mailslot::lmtp

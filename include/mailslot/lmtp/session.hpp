@@ -33,6 +33,26 @@ struct SessionOptions {
   // XFORWARD and XCLIENT (Postfix's XFORWARD_README / XCLIENT_README): offered only when the owner
   // says the client is trusted (config lmtp.xforward_from); otherwise refused with 550 5.7.0.
   bool xforward = false;
+  // Issue #5 (session_security.cpp). STARTTLS (RFC 3207) per listener; tls_active: the
+  // connection is already encrypted (implicit TLS, or after STARTTLS).
+  enum class TlsPolicy { off, offered, required };
+  TlsPolicy starttls = TlsPolicy::off;
+  bool tls_active = false;
+  // AUTH (RFC 4954): mechanisms offered now, as the SASL library lists them for this connection
+  // (the owner leaves out PLAIN and LOGIN before TLS and gives the new list to tls_started()).
+  enum class AuthPolicy { off, optional, required };
+  AuthPolicy auth = AuthPolicy::off;
+  std::vector<std::string> auth_mechanisms{};
+  unsigned max_auth_failures = 3;  // then 421 4.7.0 and close
+};
+
+// Answer to an Authenticate request.
+struct AuthStep {
+  enum class Kind { challenge, success, failure };
+  Kind kind = Kind::failure;
+  std::string challenge;  // base64, sent as "334 <challenge>"
+  Reply reply;            // success: 235 2.7.0 ...; failure: 535 5.7.8, 454 4.7.0, 501 5.5.2 ...
+  std::string user;       // success: the authenticated identity
 };
 
 // What a trusted client said about the original client (XFORWARD for the next transaction,
@@ -114,6 +134,19 @@ class Session {
   // XFORWARD attributes of the current transaction, each falling back to XCLIENT's (session_forward.cpp).
   ForwardedClient forwarded() const;
 
+  // Issue #5: TLS and AUTH (session_security.cpp).
+  // The TLS handshake after STARTTLS succeeded: RFC 3207 §4.2, everything learnt before is
+  // forgotten (LHLO, transaction, authentication); `auth_mechanisms` is what is offered now.
+  void tls_started(std::vector<std::string> auth_mechanisms);
+  void tls_failed();  // handshake failed: closed, no reply
+  // The mechanisms to list in LHLO (the owner asks its SASL library once the connection is up).
+  void offer_auth_mechanisms(std::vector<std::string> m) { opt_.auth_mechanisms = std::move(m); }
+  void auth_stepped(AuthStep step);
+  bool tls_active() const { return opt_.tls_active; }
+  bool authenticated() const { return authenticated_; }
+  const std::string& auth_user() const { return auth_user_; }
+  unsigned auth_failures() const { return auth_failures_; }
+
   // Counters for logs and tests.
   std::uint64_t messages_committed() const { return messages_committed_; }
 
@@ -149,6 +182,11 @@ class Session {
   void on_unknown(const Command& c);
   void on_xforward(const Command& c);  // session_forward.cpp
   void on_xclient(const Command& c);
+  void on_starttls(const Command& c);
+  void on_auth(const Command& c);
+  void process_auth_response(std::string_view line);
+  std::optional<Reply> security_refusal() const;  // MAIL before STARTTLS/AUTH when required
+  std::string security_capabilities() const;      // LHLO lines for STARTTLS and AUTH
 
   SessionOptions opt_;
   State state_ = State::greeted;
@@ -182,6 +220,12 @@ class Session {
   std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
   ForwardedClient xforward_;  // until the end of the transaction (XFORWARD_README)
   ForwardedClient xclient_;   // for the rest of the session (XCLIENT_README)
+  // Issue #5: AUTH state (RFC 4954).
+  bool authenticated_ = false;
+  bool auth_exchange_ = false;  // a 334 challenge is out: the next line is the client's response
+  std::string auth_mechanism_;
+  std::string auth_user_;
+  unsigned auth_failures_ = 0;
 };
 
 }  // namespace mailslot::lmtp

@@ -13,12 +13,16 @@
 #include "mailslot/lmtp/session.hpp"
 #include "mailslot/server/asio.hpp"
 #include "mailslot/server/server.hpp"
+#include "mailslot/server/sasl.hpp"
+#include "mailslot/server/tls.hpp"
 
 namespace mailslot::server {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener);
+  // `settings`: the listener's STARTTLS/TLS/AUTH policy (issue #5); null: all off.
+  Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener,
+             const config::Listener* settings = nullptr);
   ~Connection();
 
   // The connection's whole life; completes when the socket is closed.
@@ -78,6 +82,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool committing_ = false;          // the final-dot disk job is running: abort() waits for it
   bool abort_after_commit_ = false;
   std::string head_;
+  // Issue #5: TLS and AUTH (connection_security.cpp). stream_ reads and writes socket_, in clear
+  // or through TLS.
+  static lmtp::SessionOptions with_security(lmtp::SessionOptions o, const Context& ctx,
+                                           const config::Listener* settings);
+  awaitable<void> begin_security();  // implicit TLS handshake, SASL mechanisms
+  awaitable<bool> handshake();       // false: failed (logged, counted), the connection ends
+  awaitable<void> start_tls();
+  awaitable<void> authenticate(const lmtp::Authenticate& a);
+  ByteStream stream_{socket_};
+  bool implicit_tls_ = false;
+  config::Listener::AuthPolicy auth_ = config::Listener::AuthPolicy::off;
+  std::unique_ptr<SaslSession> sasl_;
 };
 
 }  // namespace mailslot::server

@@ -17,6 +17,10 @@
 #include "mailslot/server/disk_pool.hpp"
 #include "mailslot/server/metrics.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace mailslot::server {
 
 class Connection;
@@ -28,6 +32,9 @@ struct Context {
   std::shared_ptr<delivery::MailStore> store;
   DiskPool* disk = nullptr;
   Metrics* metrics = nullptr;  // never null in a Server's contexts
+  // Issue #5: the TLS server context built from [tls] (null when no listener uses TLS); rebuilt
+  // on reload like the rest, so a renewed certificate is used by new connections.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class HttpServer;

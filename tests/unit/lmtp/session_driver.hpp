@@ -40,6 +40,13 @@ class Driver {
     return r;
   };
   bool auto_answer = true;
+  // Issue #5: STARTTLS succeeds (or not) and offers these mechanisms after it; AUTH steps are
+  // answered by `sasl` (default: a failure).
+  bool tls_ok = true;
+  std::vector<std::string> mechanisms_after_tls{"PLAIN", "LOGIN"};
+  std::function<AuthStep(const Authenticate&)> sasl = [](const Authenticate&) {
+    return AuthStep{AuthStep::Kind::failure, "", Reply{535, "5.7.8", "Authentication credentials invalid"}, ""};
+  };
 
   // What happened.
   std::vector<std::string> events;     // "check <a@b>", "open", "append", "commit", "discard"
@@ -95,6 +102,17 @@ class Driver {
       events.push_back("discard");
       spool_open = false;
       s.message_discarded();
+    } else if (std::holds_alternative<StartTls>(req)) {
+      events.push_back("starttls");
+      collect();  // the 220 went out in clear before the handshake
+      if (tls_ok) {
+        s.tls_started(mechanisms_after_tls);
+      } else {
+        s.tls_failed();
+      }
+    } else if (const auto* au = std::get_if<Authenticate>(&req)) {
+      events.push_back("auth " + au->mechanism + (au->start ? " start " : " step ") + au->response.value_or("(none)"));
+      s.auth_stepped(sasl(*au));
     }
     collect();
   }
