@@ -2,14 +2,12 @@
 // event loop; the awaiting coroutine resumes on its own executor (its connection's strand).
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <latch>
 #include <mutex>
-
-#include <atomic>
-#include <cstddef>
-#include <exception>
 #include <optional>
 #include <type_traits>
 
@@ -85,11 +83,17 @@ class DiskPool {
     std::optional<R> result = co_await asio::async_initiate<decltype(asio::use_awaitable),
                                                             void(std::exception_ptr, std::optional<R>)>(
         [this, f = std::move(f)](auto handler) mutable {
-          // Keep the caller's io_context alive while the work is away from it.
-          auto work = asio::make_work_guard(asio::get_associated_executor(handler));
+          // Keep the caller's io_context alive while the work is away from it. The guard is on the
+          // io_context itself, not on the caller's strand: the pool thread must hold no reference to
+          // the strand once the guard is released, or an io_context destroyed right after its last
+          // handler would leave the pool thread destroying a strand of a dead service (ASan saw it).
+          auto ex = asio::get_associated_executor(handler);
+          auto& ioc = static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
+          auto work = asio::make_work_guard(ioc);
           pending_.fetch_add(1, std::memory_order_relaxed);
           if (metrics_ != nullptr) metrics_->disk_queued.fetch_add(1, std::memory_order_relaxed);
-          asio::post(pool_, [this, f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+          asio::post(pool_, [this, fn = std::optional<F>(std::move(f)), handler = std::move(handler),
+                             ex = std::move(ex), work = std::move(work)]() mutable {
             if (metrics_ != nullptr) {
               metrics_->disk_queued.fetch_sub(1, std::memory_order_relaxed);
               metrics_->disk_running.fetch_add(1, std::memory_order_relaxed);
@@ -97,16 +101,20 @@ class DiskPool {
             std::exception_ptr error;
             std::optional<R> r;
             try {
-              r.emplace(f());
+              r.emplace((*fn)());
             } catch (...) {
               error = std::current_exception();
             }
+            fn.reset();  // whatever the job owned goes now, while the io_context surely lives
             pending_.fetch_sub(1, std::memory_order_relaxed);
             if (metrics_ != nullptr) metrics_->disk_running.fetch_sub(1, std::memory_order_relaxed);
-            auto ex = work.get_executor();
-            asio::post(ex, [handler = std::move(handler), error, r = std::move(r)]() mutable {
-              std::move(handler)(error, std::move(r));
-            });
+            {
+              auto target = std::move(ex);  // the last strand reference on this thread ends with this block
+              asio::post(target, [handler = std::move(handler), error, r = std::move(r)]() mutable {
+                std::move(handler)(error, std::move(r));
+              });
+            }
+            work.reset();  // only now may the caller's io_context run out of work
           });
         },
         asio::use_awaitable);
