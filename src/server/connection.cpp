@@ -478,9 +478,7 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     const auto& mb = envelope_.recipients[i];
     (o.delivered() ? m.delivered_total : o.kind == delivery::Outcome::Kind::temporary ? m.deferred_total : m.rejected_total)
         .fetch_add(1, std::memory_order_relaxed);
-    // ORCPT (RFC 3461) when the client sent one, else the forward-path as the client wrote it.
-    std::string orig_to = i < envelope_.original_recipients.size() ? envelope_.original_recipients[i] : std::string();
-    if (orig_to.empty() && i < txn_rcpts.size()) orig_to = original_recipient(txn_rcpts[i]);
+    const std::string orig_to = i < txn_rcpts.size() ? original_recipient(txn_rcpts[i]) : std::string();
     std::vector<LogField> fields{{"session", envelope_.session_id},
                                  {"client", client_},
                                  {"from", "<" + envelope_.reverse_path + ">"},

@@ -154,26 +154,10 @@ std::unique_ptr<spdlog::formatter> make_json_formatter(bool timestamps) {
   return std::make_unique<JsonFormatter>(timestamps);
 }
 
-// The recipient as the MTA first knew it: ORCPT=rfc822;<xtext> (RFC 3461 §4.2) when given,
-// else the forward-path as sent.
+// The recipient as the MTA first knew it: the ORCPT address (RFC 3461 §4.2, rfc822 type, decoded
+// by the session) when given, else the forward-path as sent.
 std::string original_recipient(const lmtp::Recipient& r) {
-  for (const auto& p : r.params) {
-    if (p.keyword != "ORCPT" || !p.value) continue;
-    const std::string& v = *p.value;
-    const auto semi = v.find(';');
-    if (semi == std::string::npos || !lmtp::ascii::iequals(std::string_view(v).substr(0, semi), "rfc822")) continue;
-    std::string out;  // xtext (RFC 3461 §4): "+XX" is the byte 0xXX
-    for (std::size_t i = semi + 1; i < v.size(); ++i) {
-      if (v[i] == '+' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-        out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        out += v[i];
-      }
-    }
-    return out;
-  }
+  if (r.orcpt && r.orcpt->is_rfc822()) return r.orcpt->address;
   return r.forward_path.mailbox.to_string();
 }
 

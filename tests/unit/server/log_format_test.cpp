@@ -6,6 +6,8 @@
 
 #include <sstream>
 
+#include "mailslot/lmtp/dsn.hpp"
+
 namespace mailslot::server {
 namespace {
 
@@ -87,9 +89,9 @@ TEST(OriginalRecipient, OrcptXtextDecodedElseForwardPathAsSent) {
   r.forward_path.mailbox.local_part = "Alice";
   r.forward_path.mailbox.domain = "example.test";
   EXPECT_EQ(original_recipient(r), "Alice@example.test");
-  r.params.push_back({"ORCPT", std::string("rfc822;first+2Blast+3Dx@example.org")});
+  r.orcpt = lmtp::parse_dsn_orcpt("rfc822;first+2Blast+3Dx@example.org");
   EXPECT_EQ(original_recipient(r), "first+last=x@example.org");
-  r.params.back().value = "x-unknown;whatever";  // not an RFC 822 address type: ignored
+  r.orcpt = lmtp::parse_dsn_orcpt("x-unknown;whatever");  // not an RFC 822 address type: ignored
   EXPECT_EQ(original_recipient(r), "Alice@example.test");
 }
 
