@@ -11,42 +11,14 @@ import os
 import re
 import unittest
 
-from harness import DaemonTestCase, default_config, merge_config, render_config, wait_until
+from harness import wait_until
+from virtual_users import VirtualUsersTestCase
 import exim_instance as ex
 import postfix_instance as pf   # doc_block()
 
-USERS = ("alice", "bob", "carol", "sender")
-
 
 @unittest.skipIf(ex.available(), ex.available() or "")
-class EximDelivery(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)   # Exim's transport runs as Debian-exim (nobody here)
-        self.home = os.path.join(self.tmp, "home")
-        self.users = os.path.join(self.tmp, "users")
-        self.write_users(carol_messages=1)
-        cfg = merge_config(default_config(), {"mail": {"quota_full_tempfail": True}})
-        text = render_config(cfg) + (
-            '\n[domains."virt.test"]\nresolver = "passwd-file"\n'
-            f'passwd_file = "{self.users}"\n')
-        self.d = self.start_daemon(config_text=text)
-        os.chmod(self.d.workdir, 0o755)
-
-    def write_users(self, carol_messages):
-        lines = []
-        for u in USERS:
-            os.makedirs(os.path.join(self.home, u), exist_ok=True)
-            quota = f" userdb_quota_rule=*:messages={carol_messages}" if u == "carol" else ""
-            lines.append(f"{u}@virt.test:::::{self.home}/{u}::userdb_mail=maildir:~/Maildir{quota}\n")
-        with open(self.users + ".new", "w") as f:
-            f.writelines(lines)
-        os.replace(self.users + ".new", self.users)
-
-    def new(self, user):
-        d = os.path.join(self.home, user, "Maildir", "new")
-        return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
-
+class EximDelivery(VirtualUsersTestCase):
     def exim(self, transport):
         body = pf.doc_block("exim.md", "exim routers") + pf.doc_block("exim.md", "exim transports")
         body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)

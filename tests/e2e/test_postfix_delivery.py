@@ -13,45 +13,13 @@ import re
 import smtplib
 import unittest
 
-from harness import DaemonTestCase, default_config, merge_config, render_config, wait_until
+from harness import wait_until
+from virtual_users import VirtualUsersTestCase
 import postfix_instance as pf
-
-USERS = ("alice", "bob", "carol", "sender")
 
 
 @unittest.skipIf(pf.available(), pf.available() or "")
-class PostfixDelivery(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)   # Postfix's lmtp client (user postfix) reaches the socket
-        self.home = os.path.join(self.tmp, "home")
-        self.users = os.path.join(self.tmp, "users")
-        self.write_users(carol_messages=1)
-        cfg = merge_config(default_config(), {"mail": {"quota_full_tempfail": True}})
-        text = render_config(cfg) + (
-            '\n[domains."virt.test"]\nresolver = "passwd-file"\n'
-            f'passwd_file = "{self.users}"\n')
-        self.d = self.start_daemon(config_text=text)
-        os.chmod(self.d.workdir, 0o755)
-
-    def write_users(self, carol_messages):
-        lines = []
-        for u in USERS:
-            os.makedirs(os.path.join(self.home, u), exist_ok=True)
-            quota = f" userdb_quota_rule=*:messages={carol_messages}" if u == "carol" else ""
-            lines.append(f"{u}@virt.test:::::{self.home}/{u}::userdb_mail=maildir:~/Maildir{quota}\n")
-        tmp = self.users + ".new"
-        with open(tmp, "w") as f:
-            f.writelines(lines)
-        os.replace(tmp, self.users)
-
-    def new(self, user):
-        d = os.path.join(self.home, user, "Maildir", "new")
-        try:
-            return sorted(os.path.join(d, n) for n in os.listdir(d))
-        except FileNotFoundError:
-            return []
-
+class PostfixDelivery(VirtualUsersTestCase):
     def postfix(self, transport_block, main_extra="", smtp=False):
         main = pf.doc_block("postfix.md", transport_block)
         main = main.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)

@@ -21,13 +21,18 @@ def proc_status(pid):
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root")
 class PrivilegeDrop(DaemonTestCase):
-    def test_runs_as_user_after_binding_and_delivers(self):
+    def mail_root_for_nobody(self, name):
+        """The mail root of the daemon started as `name`, owned by nobody (who it will run as)."""
         nobody = pwd.getpwnam("nobody")
-        workdir = os.path.join(self.tmp, "d")
+        workdir = os.path.join(self.tmp, name)
         os.makedirs(os.path.join(workdir, "mail"))
         os.chown(os.path.join(workdir, "mail"), nobody.pw_uid, nobody.pw_gid)
         for p in (self.tmp, workdir):
             os.chmod(p, 0o755)
+        return nobody
+
+    def test_runs_as_user_after_binding_and_delivers(self):
+        nobody = self.mail_root_for_nobody("d")
         d = self.start_daemon({"server": {"listen": ["127.0.0.1:0"], "user": "nobody", "allow_root": False}})
         self.assertTrue(d.wait_log(rf"dropped privileges: uid {nobody.pw_uid} \(nobody\)"), d.log())
         st = proc_status(d.proc.pid)
@@ -63,12 +68,7 @@ class PrivilegeDrop(DaemonTestCase):
         with open(users, "w") as f:
             f.write(f"carol@virt.test:{{PLAIN}}x:{uid}:{gid}::{home}::userdb_mail=maildir:~/Maildir\n")
         os.chmod(users, 0o644)
-        nobody = pwd.getpwnam("nobody")
-        workdir = os.path.join(self.tmp, "p")
-        os.makedirs(os.path.join(workdir, "mail"))
-        os.chown(os.path.join(workdir, "mail"), nobody.pw_uid, nobody.pw_gid)
-        for p in (self.tmp, workdir):
-            os.chmod(p, 0o755)
+        nobody = self.mail_root_for_nobody("p")
         cfg = merge_config(default_config(), {"server": {"listen": ["127.0.0.1:0"], "user": "nobody",
                                                          "allow_root": False}})
         text = render_config(cfg) + f'\n[domains."virt.test"]\nresolver = "passwd-file"\npasswd_file = "{users}"\n'

@@ -9,6 +9,7 @@
 
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
+#include "envelope_util.hpp"
 #include "test_util.hpp"
 
 namespace mailslot::delivery {
@@ -16,31 +17,14 @@ namespace {
 
 using fs::FaultyFileSystem;
 using fs::Op;
+using testing::envelope;
 using testing::list_dir;
+using testing::mailbox;
 using testing::read_file;
 using testing::TempDir;
 namespace stdfs = std::filesystem;
 
 const std::string kBody = "Subject: faults\r\n\r\nStill here.\r\n";
-
-std::shared_ptr<const Mailbox> mailbox(const std::string& address, const stdfs::path& maildir) {
-  auto m = std::make_shared<Mailbox>();
-  m->address = address;
-  m->maildir = maildir;
-  return m;
-}
-
-Envelope envelope(std::vector<std::shared_ptr<const Mailbox>> recipients) {
-  Envelope e;
-  e.reverse_path = "alice@example.org";
-  e.recipients = std::move(recipients);
-  e.client_helo = "mx.example.org";
-  e.client_address = "192.0.2.1";
-  e.session_id = "s1";
-  e.hostname = "mail.example.test";
-  e.received_at = std::chrono::system_clock::from_time_t(1795440358);
-  return e;
-}
 
 // One transaction as server::Connection runs it: a failed begin() or append() answers every
 // recipient with that failure and discards the spool; otherwise commit() answers each.

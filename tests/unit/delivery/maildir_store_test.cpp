@@ -7,36 +7,20 @@
 #include <regex>
 
 #include "mailslot/delivery/trace_headers.hpp"
+#include "envelope_util.hpp"
 #include "test_util.hpp"
 
 namespace mailslot::delivery {
 namespace {
 
+using testing::envelope;
 using testing::list_dir;
+using testing::mailbox;
 using testing::permissions_of;
 using testing::read_file;
 using testing::stat_of;
 using testing::TempDir;
 namespace stdfs = std::filesystem;
-
-std::shared_ptr<const Mailbox> mailbox(const std::string& address, const stdfs::path& maildir) {
-  auto m = std::make_shared<Mailbox>();
-  m->address = address;
-  m->maildir = maildir;
-  return m;
-}
-
-Envelope envelope(std::vector<std::shared_ptr<const Mailbox>> recipients) {
-  Envelope e;
-  e.reverse_path = "alice@example.org";
-  e.recipients = std::move(recipients);
-  e.client_helo = "mx.example.org";
-  e.client_address = "192.0.2.1";
-  e.session_id = "s1";
-  e.hostname = "mail.example.test";
-  e.received_at = std::chrono::system_clock::from_time_t(1795440358);
-  return e;
-}
 
 MaildirStore store(const stdfs::path& root, bool fsync = true) {
   return MaildirStore(MaildirStoreOptions{"mail.example.test", fsync, root});
