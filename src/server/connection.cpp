@@ -308,9 +308,16 @@ awaitable<void> Connection::check_recipient(const lmtp::CheckRecipient& r) {
     verdict.resolved = std::static_pointer_cast<const void>(res.mailbox);
   } else {
     ctx_.metrics->rcpt_rejected_total.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("session={} client={} from={} to=<{}> status=rejected code={} {} reason=\"{}\"", id_, client_,
-                 session_.transaction().reverse_path.to_string(), address, verdict.reply.code, verdict.reply.enhanced,
-                 verdict.reply.text);
+    // The delivery line's keys (docs/operations.md), so JSON logs carry refused RCPTs as fields too.
+    using K = LogField::Kind;
+    log_event(spdlog::level::info, {{"session", id_},
+                                    {"client", client_},
+                                    {"from", session_.transaction().reverse_path.to_string()},
+                                    {"to", "<" + address + ">"},
+                                    {"status", "rejected"},
+                                    {"code", std::to_string(verdict.reply.code), K::number},
+                                    {"dsn", verdict.reply.enhanced},
+                                    {"reason", verdict.reply.text, K::quoted}});
   }
   session_.recipient_checked(std::move(verdict));
   co_return;

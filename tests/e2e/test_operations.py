@@ -191,7 +191,7 @@ class DeliveryLog(DaemonTestCase):
         # Our Received (the first) carries the same id as the log line.
         self.assertRegex(head.split("Received:")[1], rf"id {re.escape(m.group(1))}\b")
 
-    def test_json_lines_are_valid_json_with_the_same_keys(self):
+    def start_json_daemon(self):
         d = self.start_daemon({"log": {"format": "json"}, "server": {"log_level": "debug"}})
         # The harness reads "listening on" from text lines; here they are JSON.
         for line in d.log().splitlines():
@@ -199,6 +199,25 @@ class DeliveryLog(DaemonTestCase):
             m = re.fullmatch(r"listening on ([0-9.]+):(\d+)", msg)
             if m:
                 d.tcp.append((m.group(1), int(m.group(2))))
+        return d
+
+    def test_refused_rcpt_is_a_json_event_with_the_same_keys(self):
+        d = self.start_json_daemon()
+        c = d.connect()
+        c.reply()
+        c.cmd("LHLO client.test")
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.net>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<x@elsewhere.test>")[0], 550)
+        c.cmd("QUIT")
+        c.close()
+        self.assertIsNotNone(d.wait_log(r'"status":"rejected"', 10), d.log())
+        [e] = [o for o in map(json.loads, d.log().splitlines()) if o.get("status") == "rejected"]
+        self.assertEqual((e["to"], e["code"], e["dsn"]), ("<x@elsewhere.test>", 550, "5.1.2"))
+        self.assertEqual(e["from"], "<a@example.net>")
+        self.assertIn("reason", e)
+
+    def test_json_lines_are_valid_json_with_the_same_keys(self):
+        d = self.start_json_daemon()
         # A quoted local part with a quote and a backslash, and 8-bit text: escaping must hold.
         sender = '"we\\"ird\\\\x y"@example.net'
         content = POSTFIX_RECEIVED + message("json \u00e9", ["body"])
