@@ -13,6 +13,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import threading
 import unittest
 
 from harness import DaemonTestCase, daemon_binary, default_config, merge_config, render_config
@@ -72,9 +73,9 @@ class StdioMode(DaemonTestCase):
         out = r.stdout.decode("utf-8", "replace")
         self.assertEqual(r.returncode, 0, out + r.stderr.decode())
         # RFC 2033 §4.2: one reply per recipient after the final "."
-        after_dot = out[out.index("<~  354"):]
-        self.assertEqual(len(re.findall(r"^<~  250 2\.0\.0 <(alice|bob)@example\.test> ", after_dot, re.M)), 2, out)
-        self.assertRegex(out, r"<~  221 ")
+        after_dot = out[out.index("<-  354"):]
+        self.assertEqual(len(re.findall(r"^<-  250 2\.0\.0 <(alice|bob)@example\.test> ", after_dot, re.M)), 2, out)
+        self.assertRegex(out, r"<-  221 ")
         for user in ("alice", "bob"):
             files = self.new(user)
             self.assertEqual(len(files), 1, f"{user}: {files}\n{out}")
@@ -156,6 +157,51 @@ class StdioMode(DaemonTestCase):
         # A TCP peer on stdin is the client, as for a listener's connection.
         self.assertRegex(stored, rb"Received: from client\.test \(\[?127\.0\.0\.1\]?\)")
 
+    @staticmethod
+    def collect(sock, lines, stop):
+        """Datagrams from sock until `stop` is set and nothing more is waiting."""
+        sock.settimeout(0.1)
+        while True:
+            try:
+                lines.append(sock.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                if stop.is_set():
+                    return
+
+    @unittest.skipUnless(os.geteuid() == 0, "a private /dev/log needs a mount namespace (root)")
+    def test_log_goes_to_syslog_when_stderr_is_the_stream(self):
+        # Exim's command transport: stderr is a copy of stdout. The log must go to syslog (facility
+        # mail), here a datagram socket of ours mounted over /dev in a private mount namespace.
+        self.write_config()
+        dev = os.path.join(self.tmp, "dev")
+        os.makedirs(dev)
+        open(os.path.join(dev, "null"), "w").close()
+        syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(syslog.close)
+        syslog.bind(os.path.join(dev, "log"))
+        script = ('mount --bind /dev/null "$1/null" && mount --bind "$1" /dev && shift && exec "$@"')
+        script_in = session("LHLO client.test", "MAIL FROM:<s@example.net>", "RCPT TO:<alice@example.test>",
+                            "DATA", body=b"Subject: syslog\r\n\r\nx\r\n") + session("QUIT")
+        # Read while it runs: a UNIX datagram socket queues only a few messages (max_dgram_qlen)
+        # before the sender blocks.
+        lines, stop = [], threading.Event()
+        reader = threading.Thread(target=self.collect, args=(syslog, lines, stop), daemon=True)
+        reader.start()
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", dev, daemon_binary(), "--config", self.config,
+                            "--stdio"], input=script_in, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=RUN_TIMEOUT)
+        stop.set()
+        reader.join(RUN_TIMEOUT)
+        if r.returncode != 0 and b"mount" in r.stdout[:200]:
+            self.skipTest(f"mount namespace not permitted: {r.stdout[:200]!r}")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assert_only_replies(r.stdout)
+        self.assertEqual(self.codes(r.stdout), [220, 250, 250, 250, 354, 250, 221])
+        text = "\n".join(lines)
+        # <22>: facility mail (2) * 8 + info (6); ident mailslotd[pid].
+        self.assertRegex(text, r"<22>.*mailslotd\[\d+\]: \[info\] session=\S+ connect client=stdio", text)
+        self.assertRegex(text, r"to=<alice@example\.test> .*status=delivered", text)
+
     # -- timeouts and signals end the session with 421 and EX_TEMPFAIL ---------------------------------
     def test_command_timeout_421_exit_75(self):
         self.write_config({"limits": {"command_timeout": "1s"}})
@@ -168,8 +214,8 @@ class StdioMode(DaemonTestCase):
         rest = proc.stdout.read()
         self.assertEqual(proc.wait(RUN_TIMEOUT), 75, proc.stderr.read().decode())
         self.assertRegex(rest, rb"^421 4\.4\.2 ")
-        proc.stdin.close()
-        proc.stderr.close()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            f.close()
 
     def test_sigterm_421_exit_75(self):
         self.write_config()
@@ -187,8 +233,8 @@ class StdioMode(DaemonTestCase):
         rest = proc.stdout.read()
         self.assertEqual(proc.wait(RUN_TIMEOUT), 75, proc.stderr.read().decode())
         self.assertRegex(rest, rb"^421 4\.3\.2 ")
-        proc.stdin.close()
-        proc.stderr.close()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            f.close()
 
     # -- start-up failures: the status, the reason on stderr, and a 421 greeting for the client -------
     def test_bad_config_exit_78(self):
