@@ -51,7 +51,8 @@ struct StdioStream {
 };
 
 bool same_file(int a, int b) {
-  struct stat sa {}, sb {};
+  struct stat sa = {};
+  struct stat sb = {};
   return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
@@ -139,7 +140,9 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
     auto res = build_resources(cfg);
     server::Server srv(res.config, res.recipients, res.store);
     // Nothing to bind: become server.user at once (when started as root).
-    const auto on_workers = [&](const std::function<void()>& f) { srv.disk().run_on_every_thread(cfg.disk_threads, f); };
+    const auto on_workers = [&](const std::function<void()>& f) {
+      srv.disk().run_on_every_thread(cfg.disk_threads, f);
+    };
     if (auto what = drop_privileges(cfg, on_workers); !what.empty()) spdlog::info("{}", what);
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
@@ -147,7 +150,8 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
     // closes at once. SIGHUP: nothing to reload for one session (it keeps its snapshot anyway).
     server::asio::signal_set signals(srv.io_context(), SIGTERM, SIGINT, SIGHUP);
     int stop_signals = 0;
-    std::function<void(const server::error_code&, int)> on_signal = [&](const server::error_code& ec, int signo) {
+    std::function<void(const server::error_code&, int)> on_signal = [&](const server::error_code& ec,
+                                                                        int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
         spdlog::info("received SIGHUP: ignored in --stdio mode (one session, one configuration)");
@@ -162,10 +166,10 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
     signals.async_wait(on_signal);
 
     auto conn = srv.serve_stdio(stream.in, stream.out);
-    spdlog::info("mailslotd {} serving one LMTP session on stdin/stdout: mail root {}, domains {}", MAILSLOT_VERSION,
-                 cfg.mail.root.string(), fmt::join(cfg.mail.domains, ","));
+    spdlog::info("mailslotd {} serving one LMTP session on stdin/stdout: mail root {}, domains {}",
+                 MAILSLOT_VERSION, cfg.mail.root.string(), fmt::join(cfg.mail.domains, ","));
     started = true;  // from here the descriptors belong to the session
-    srv.run();  // returns when the session has ended (Server::serve_stdio)
+    srv.run();       // returns when the session has ended (Server::serve_stdio)
     const int status = exit_status(conn->ending());
     spdlog::debug("exit status {}", status);
     return status;

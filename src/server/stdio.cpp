@@ -17,9 +17,11 @@ std::shared_ptr<Connection> Server::serve_stdio(int in_fd, int out_fd) {
   std::string client = peer_address(in_fd);
   if (client == "unknown" || client == "unix") client = "stdio";
   auto strand = asio::make_strand(ioc_);
-  auto conn = std::make_shared<Connection>(in_fd, out_fd, strand, current_context(), *this, std::move(client));
+  auto conn =
+      std::make_shared<Connection>(in_fd, out_fd, strand, current_context(), *this, std::move(client));
   connection_started(conn);
-  asio::co_spawn(strand, [conn]() { return conn->run(); }, asio::detached);
+  asio::co_spawn(
+      strand, [conn]() { return conn->run(); }, asio::detached);
   return conn;
 }
 
