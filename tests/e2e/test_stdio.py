@@ -126,6 +126,18 @@ class StdioMode(DaemonTestCase):
         self.assertEqual(self.new("alice"), [])
         self.assertEqual(self.tmp_files(), [])
 
+    def test_duplicates_across_stdio_processes(self):
+        # One process per delivery (Exim's command transport) still shares [duplicates]: the MTA's
+        # retry of a message already stored is suppressed by the next process.
+        self.write_config({"duplicates": {"enabled": True, "window": "24h"}})
+        script = session("LHLO client.test", "MAIL FROM:<s@example.net>", "RCPT TO:<alice@example.test>", "DATA",
+                         body=b"Message-ID: <once@example.net>\r\nSubject: twice\r\n\r\nx\r\n") + session("QUIT")
+        first, second = self.run_stdio(script), self.run_stdio(script)
+        self.assertEqual((first.returncode, second.returncode), (0, 0), second.stderr.decode())
+        self.assertNotIn(b"duplicate suppressed", first.stdout)
+        self.assertRegex(second.stdout, rb"250 2\.0\.0 <alice@example\.test> \S+ duplicate suppressed\r\n")
+        self.assertEqual(len(self.new("alice")), 1)
+
     # -- inetd: one socket is stdin, stdout and stderr; the log must not reach the client -----------
     def test_inetd_one_tcp_socket_as_stdin_stdout_stderr(self):
         self.write_config()
