@@ -17,7 +17,10 @@ namespace mailslot::app {
 // --- logging.cpp ---
 // stderr, one line per event; text or JSON ([log] format); no timestamps under systemd
 // (JOURNAL_STREAM set: the journal stamps each line itself).
-void set_up_logging(const config::Config& c);
+// --stdio mode logs to syslog (facility mail, no timestamps either) when stderr is the LMTP stream
+// itself: Exim's command transport and inetd give the child one descriptor as stdout and stderr.
+enum class LogSink { stderr_stream, syslog };
+void set_up_logging(const config::Config& c, LogSink sink = LogSink::stderr_stream);
 
 // --- resources.cpp ---
 // Command-line settings that override the file, applied again on every reload.
@@ -76,5 +79,10 @@ struct DeliverArgs {
   std::vector<std::string> recipients;  // one or more
 };
 int deliver(const std::string& config_path, const DeliverArgs& args);
+
+// --- stdio.cpp ---
+// `mailslotd --stdio`: one LMTP session on stdin/stdout (Exim's lmtp transport with `command =`,
+// inetd, socat), then exit; the status says how it ended (sysexits.h, docs/operations.md).
+int serve_stdio(const std::string& config_path, const Overrides& overrides);
 
 }  // namespace mailslot::app

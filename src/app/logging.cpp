@@ -1,5 +1,7 @@
 // Logging set-up: spdlog on stderr, text or JSON lines.
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <syslog.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -9,11 +11,12 @@
 
 namespace mailslot::app {
 
-void set_up_logging(const config::Config& c) {
+void set_up_logging(const config::Config& c, LogSink sink) {
   auto logger = spdlog::get("mailslotd");
+  if (!logger && sink == LogSink::syslog) logger = spdlog::syslog_logger_mt("mailslotd", "mailslotd", LOG_PID, LOG_MAIL, true);
   if (!logger) logger = spdlog::stderr_logger_mt("mailslotd");
-  // Under systemd the journal stamps every line itself.
-  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  // Under systemd the journal stamps every line itself; so does syslog.
+  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr || sink == LogSink::syslog;
   if (c.log.format == "json") {
     server::set_json_logs(true);
     logger->set_formatter(server::make_json_formatter(!journal));

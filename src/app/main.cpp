@@ -54,12 +54,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen;
   std::string log_level;
   bool check_config = false;
+  bool stdio = false;
   bool version = false;
   std::string probe_url;
   app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
-  app.add_flag("--check-config", check_config, "load and validate the configuration, print it, and exit");
-  app.add_option("-l,--listen", listen,
-                 "listen address, replacing the configured ones: 127.0.0.1:24, [::1]:24, unix:/run/mailslot/lmtp");
+  auto* check_opt = app.add_flag("--check-config", check_config, "load and validate the configuration, print it, and exit");
+  auto* listen_opt = app.add_option(
+      "-l,--listen", listen, "listen address, replacing the configured ones: 127.0.0.1:24, [::1]:24, unix:/run/mailslot/lmtp");
+  // Issue #11 (src/app/stdio.cpp): no listener, so --listen means nothing with it.
+  app.add_flag("--stdio", stdio,
+               "serve one LMTP session on stdin/stdout and exit (Exim's lmtp transport `command =`, inetd, socat)")
+      ->excludes(listen_opt)
+      ->excludes(check_opt);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   app.add_flag("-V,--version", version, "print the version and exit");
   app.add_option("--probe-health", probe_url,
@@ -84,9 +90,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!probe_url.empty()) return mailslot::app::probe_health(probe_url);
+  if (*deliver_cmd && stdio) {
+    std::cerr << "mailslotd: --stdio and deliver exclude each other\n";
+    return kExitUsage;
+  }
   if (*deliver_cmd) return mailslot::app::deliver(config_path, deliver_args);
 
   const mailslot::app::Overrides overrides{listen, log_level};
+  if (stdio) return mailslot::app::serve_stdio(config_path, overrides);
   config::Config cfg;
   try {
     cfg = mailslot::app::load_config(config_path, overrides);

@@ -269,6 +269,7 @@ void Session::on_rset(const Command&) {
 void Session::on_noop(const Command&) { reply({250, "2.0.0", "OK"}); }
 
 void Session::on_quit(const Command&) {
+  quit_answered_ = state_ != State::closed;
   close_with({221, "2.0.0", opt_.hostname + " closing connection"});  // RFC 5321 §4.1.1.10
 }
 

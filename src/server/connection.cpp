@@ -2,7 +2,6 @@
 #include "mailslot/server/connection.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <atomic>
 
@@ -118,6 +117,12 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
   if (settings != nullptr) auth_ = settings->auth;
 }
 
+Connection::Connection(int in_fd, int out_fd, const Socket::executor_type& ex, Context ctx, Server& server,
+                       std::string client_address)
+    : Connection(Socket(ex), std::move(ctx), server, std::move(client_address), "stdio", nullptr) {
+  stream_.use_descriptors(in_fd, out_fd);
+}
+
 Connection::~Connection() = default;
 
 awaitable<void> Connection::run() {
@@ -125,6 +130,7 @@ awaitable<void> Connection::run() {
   spdlog::info("session={} connect client={} listener={}", id_, client_, listener_);
   asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
 
+  bool internal_error = false;
   try {
     co_await begin_security();  // issue #5: implicit TLS before the greeting; SASL mechanisms
     for (;;) {
@@ -155,14 +161,16 @@ awaitable<void> Connection::run() {
         session_.receive(std::string_view(static_cast<const char*>(buf.data()), n));
       } else if (timed_out_ && ec == asio::error::operation_aborted) {
         spdlog::info("session={} timeout in state {}", id_, in_data ? "DATA" : "command");
+        timeout_closed_ = true;
         session_.timeout();
-      } else if (ec == asio::error::operation_aborted && shutdown_requested_ && socket_.is_open()) {
+      } else if (ec == asio::error::operation_aborted && shutdown_requested_ && stream_.is_open()) {
         continue;  // woken to answer 421; the loop head does it
       } else {
         if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
           spdlog::debug("session={} read: {}", id_, ec.message());
         }
         peer_gone_ = peer_gone_ || ec != asio::error::eof;
+        eof_seen_ = eof_seen_ || ec == asio::error::eof;
         session_.receive_eof();
       }
     }
@@ -170,6 +178,7 @@ awaitable<void> Connection::run() {
     // Never reached by anything a client can send; a bug or resource exhaustion. Drop this
     // connection, keep the daemon.
     spdlog::error("session={} internal error: {}", id_, e.what());
+    internal_error = true;
   }
 
   if (writer_) {  // the message never reached commit: nothing must stay in tmp/
@@ -185,9 +194,8 @@ awaitable<void> Connection::run() {
   }
   data_ended();
   done_ = true;
-  error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  ending_ = decide_ending(internal_error);
+  stream_.close();
   timer_.cancel();
   auto secs = std::chrono::duration<double>(Clock::now() - started_).count();
   spdlog::info("session={} disconnect client={} messages={} duration={:.3f}s", id_, client_,
@@ -203,14 +211,23 @@ awaitable<void> Connection::watchdog() {
   while (!done_) {
     if (io_pending_ && deadline_ <= Clock::now()) {
       timed_out_ = true;
-      error_code ignored;
-      socket_.cancel(ignored);
+      stream_.cancel();
     }
     armed_ = io_pending_ ? deadline_ : Clock::now() + 24h;
     timer_.expires_at(armed_);
     error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+Connection::Ending Connection::decide_ending(bool internal_error) const {
+  if (internal_error) return Ending::internal;
+  if (session_.quit_answered()) return Ending::quit;
+  if (timeout_closed_) return Ending::timeout;
+  if (shutdown_requested_ || aborted_) return Ending::shutdown;
+  if (eof_seen_) return Ending::peer_closed;
+  if (peer_gone_) return Ending::io_error;
+  return Ending::protocol;
 }
 
 void Connection::set_deadline(std::chrono::milliseconds timeout) {
@@ -228,10 +245,7 @@ void Connection::request_shutdown() {
   // the loop head tells it, never while a write holds the session's output buffer.
   if (!reading_) return;
   session_.drain();
-  if (session_.state() != lmtp::Session::State::data) {
-    error_code ignored;
-    socket_.cancel(ignored);
-  }
+  if (session_.state() != lmtp::Session::State::data) stream_.cancel();
 }
 
 void Connection::abort() {
@@ -246,22 +260,21 @@ void Connection::abort() {
     return;
   }
   spdlog::warn("session={} closed by shutdown timeout", id_);
-  if (reading_ && socket_.is_open() && !stream_.tls_active()) {  // in clear only: text inside TLS is garbage
+  aborted_ = true;
+  if (reading_) {
     // Nothing of ours is in flight while a read is pending, so a 421 cannot interleave with another
     // reply. RFC 5321 §3.8: the client learns the message was not taken (it retries); a
-    // non-blocking send, dropped if the client's window is full.
-    const std::string reply = fmt::format("421 4.3.2 {} Service shutting down, message not delivered\r\n",
-                                          ctx_.config->hostname);
-    [[maybe_unused]] auto n = ::send(socket_.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    // non-blocking send in clear only, dropped if the client's window is full.
+    stream_.send_now(fmt::format("421 4.3.2 {} Service shutting down, message not delivered\r\n",
+                                 ctx_.config->hostname));
   }
   peer_gone_ = true;
-  error_code ignored;
-  socket_.close(ignored);
+  stream_.close();
 }
 
 awaitable<void> Connection::flush() {
   while (!session_.output().empty()) {
-    if (peer_gone_ || !socket_.is_open()) {
+    if (peer_gone_ || !stream_.is_open()) {
       session_.consume_output(session_.output().size());
       break;
     }
@@ -340,7 +353,8 @@ awaitable<void> Connection::open_message() {
   envelope_.smtputf8 = txn.smtputf8;
   envelope_.x_original_to = ctx_.config->mail.x_original_to;
   envelope_.client_helo = session_.client_name();
-  envelope_.client_address = client_ == "unix" ? std::string() : client_;
+  envelope_.client_address = client_ == "unix" || client_ == "stdio" ? std::string() : client_;
+  if (client_ == "stdio") envelope_.client_name = "stdio";  // --stdio mode: "Received: from helo (stdio)"
   // XFORWARD/XCLIENT from a trusted client (lmtp.xforward_from): Received: names the original client.
   if (const lmtp::ForwardedClient f = session_.forwarded(); f.any()) {
     if (!f.helo.empty()) envelope_.client_helo = f.helo;

@@ -89,7 +89,7 @@ awaitable<bool> Connection::handshake() {
 
 awaitable<void> Connection::start_tls() {
   co_await flush();  // "220 2.0.0 Ready to start TLS" goes out in clear first (RFC 3207 §4)
-  if (peer_gone_ || !socket_.is_open() || !co_await handshake()) {
+  if (peer_gone_ || !stream_.is_open() || !co_await handshake()) {
     peer_gone_ = true;
     session_.tls_failed();
     co_return;

@@ -142,13 +142,12 @@ std::string open_listener(Acceptor& acceptor, const config::Listener& l) {
   return addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(port) : addr.to_string() + ":" + std::to_string(port);
 }
 
-std::string peer_address(const Socket& socket) {
+std::string peer_address(const Socket& socket) { return peer_address(const_cast<Socket&>(socket).native_handle()); }
+
+std::string peer_address(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getpeername(const_cast<Socket&>(socket).native_handle(),
-                    reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return "unknown";
-  }
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "unknown";
   char buf[INET6_ADDRSTRLEN] = {};
   if (ss.ss_family == AF_INET) {
     ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);

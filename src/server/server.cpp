@@ -248,7 +248,7 @@ void Server::abort_connections(const char* why) {
 }
 
 void Server::finish_if_drained() {
-  if (!stopping_ || live_.load() != 0 || stopped_) return;
+  if ((!stopping_ && !single_session_) || live_.load() != 0 || stopped_) return;
   spdlog::info("all connections closed");
   stop_loop();
 }

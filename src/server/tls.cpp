@@ -4,6 +4,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <stdexcept>
@@ -75,23 +77,82 @@ std::string tls_description(const SSL* ssl) {
   return std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
 }
 
+// --stdio mode (issue #11): stdin and stdout as two stream descriptors. Asio puts each in
+// non-blocking mode and waits for readiness through the reactor; a regular file (stdin redirected
+// from a file) is not pollable, and Asio reads it directly (it never blocks).
+struct ByteStream::Descriptors {
+  asio::posix::stream_descriptor in;
+  asio::posix::stream_descriptor out;
+  Descriptors(const Socket::executor_type& ex, int in_fd, int out_fd) : in(ex, in_fd), out(ex, out_fd) {}
+};
+
+ByteStream::ByteStream(Socket& socket) : socket_(socket) {}
+ByteStream::~ByteStream() = default;
+
+void ByteStream::use_descriptors(int in_fd, int out_fd) {
+  fds_ = std::make_unique<Descriptors>(socket_.get_executor(), in_fd, out_fd);
+}
+
 awaitable<std::size_t> ByteStream::read_some(asio::mutable_buffer b, error_code& ec) {
+  if (fds_) co_return co_await fds_->in.async_read_some(b, asio::redirect_error(asio::use_awaitable, ec));
   if (tls_) co_return co_await tls_->async_read_some(b, asio::redirect_error(asio::use_awaitable, ec));
   co_return co_await socket_.async_read_some(b, asio::redirect_error(asio::use_awaitable, ec));
 }
 
 awaitable<std::size_t> ByteStream::write(asio::const_buffer b, error_code& ec) {
+  if (fds_) co_return co_await asio::async_write(fds_->out, b, asio::redirect_error(asio::use_awaitable, ec));
   if (tls_) co_return co_await asio::async_write(*tls_, b, asio::redirect_error(asio::use_awaitable, ec));
   co_return co_await asio::async_write(socket_, b, asio::redirect_error(asio::use_awaitable, ec));
 }
 
 awaitable<void> ByteStream::start_tls(ssl::context& ctx, error_code& ec) {
+  if (fds_) {  // never offered in --stdio mode; the last guard
+    ec = asio::error::operation_not_supported;
+    co_return;
+  }
   tls_ = std::make_unique<ssl::stream<Socket&>>(socket_, ctx);
   co_await tls_->async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
 }
 
 std::string ByteStream::tls_description() const {
   return tls_ ? server::tls_description(const_cast<ssl::stream<Socket&>&>(*tls_).native_handle()) : "";
+}
+
+bool ByteStream::is_open() const {
+  if (fds_) return fds_->in.is_open() && fds_->out.is_open();
+  return socket_.is_open();
+}
+
+void ByteStream::cancel() {
+  error_code ignored;
+  if (fds_) {
+    fds_->in.cancel(ignored);
+    fds_->out.cancel(ignored);
+    return;
+  }
+  socket_.cancel(ignored);
+}
+
+void ByteStream::close() {
+  error_code ignored;
+  if (fds_) {
+    fds_->in.close(ignored);
+    fds_->out.close(ignored);
+    return;
+  }
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void ByteStream::send_now(std::string_view text) {
+  if (tls_ || !is_open()) return;  // text inside TLS would be garbage
+  if (fds_) {
+    error_code ignored;
+    fds_->out.non_blocking(true, ignored);
+    [[maybe_unused]] auto n = ::write(fds_->out.native_handle(), text.data(), text.size());
+    return;
+  }
+  [[maybe_unused]] auto n = ::send(socket_.native_handle(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 }  // namespace mailslot::server

@@ -5,13 +5,17 @@ log and the Maildirs: one message to four recipients; the known ones delivered o
 C="250 2.0.0 ..."), the unknown one bounced (** ... 550 5.1.1) and the bounce, read from the
 sender's mailslot mailbox, names only it (X-Failed-Recipients); the over-quota one deferred
 (== ... 452 4.2.2, quota_full_tempfail) and delivered by a queue run (-qff) once the quota is
-raised, without a second copy to the others."""
+raised, without a second copy to the others.
+
+The same with the `lmtp` transport's `command =` running `mailslotd --stdio` (issue #11) as an
+unprivileged user (nobody, who owns the Maildirs): one process per delivery, no daemon."""
 
 import os
+import pwd
 import re
 import unittest
 
-from harness import wait_until
+from harness import daemon_binary, wait_until
 from virtual_users import VirtualUsersTestCase
 import exim_instance as ex
 import postfix_instance as pf   # doc_block()
@@ -23,12 +27,14 @@ class EximDelivery(VirtualUsersTestCase):
         body = pf.doc_block("exim.md", "exim routers") + pf.doc_block("exim.md", "exim transports")
         body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
         body = body.replace("port = 24", f"port = {self.d.port}")
+        body = body.replace("/usr/sbin/mailslotd", daemon_binary())
+        body = body.replace("/etc/mailslot/mailslot.toml", self.d.config_path).replace("user = vmail", "user = nobody")
         return ex.EximInstance(os.path.join(self.tmp, "exim"), body, {"MAILSLOT_TRANSPORT": transport})
 
     def why(self, e):
         return f"\nexim log:\n{e.log()[-3000:]}\nmailslot log:\n{self.d.log()[-3000:]}"
 
-    def per_recipient(self, transport):
+    def per_recipient(self, transport, daemon_log=True):
         e = self.exim(transport)
         r = e.sendmail("sender@virt.test", ["carol@virt.test"], b"Subject: fill\n\nfill\n")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -43,8 +49,9 @@ class EximDelivery(VirtualUsersTestCase):
         self.assertTrue(e.wait_log(r"== carol@virt\.test .*452 4\.2\.2"), self.why(e))
         self.assertTrue(e.wait_log(r"\*\* nobody@virt\.test .*550 5\.1\.1"), self.why(e))
         msgid = re.search(r"^\S+ \S+ (\S+) [=-]> (?:alice <)?alice@virt\.test", e.log(), re.M).group(1)
-        self.assertTrue(self.d.wait_log(rf"to=<alice@virt\.test> .*status=delivered .*queue_id={re.escape(msgid)}"),
-                        self.why(e))
+        if daemon_log:  # --stdio under Exim logs to syslog (its stderr is the LMTP stream)
+            self.assertTrue(self.d.wait_log(rf"to=<alice@virt\.test> .*status=delivered .*queue_id={re.escape(msgid)}"),
+                            self.why(e))
 
         # The bounce, delivered through the same router to the sender's mailbox, names nobody only.
         self.assertTrue(wait_until(lambda: self.new("sender"), 20), "no bounce" + self.why(e))
@@ -64,6 +71,23 @@ class EximDelivery(VirtualUsersTestCase):
 
     def test_smtp_transport_protocol_lmtp_tcp(self):
         self.per_recipient("mailslot_tcp")
+
+    def test_lmtp_transport_command_stdio(self):
+        # Exim runs the command as the transport's user; the Maildirs are that user's.
+        nobody = pwd.getpwnam("nobody")
+        for top in (self.home, os.path.join(self.d.workdir, "mail")):
+            for path, dirs, files in os.walk(top):
+                for n in [path] + [os.path.join(path, f) for f in dirs + files]:
+                    os.chown(n, nobody.pw_uid, nobody.pw_gid)
+        sessions_before = self.d.log().count(" connect client=")
+        self.per_recipient("mailslot_stdio", daemon_log=False)
+        # Every delivery went through mailslotd --stdio, none through the daemon's listeners.
+        self.assertEqual(self.d.log().count(" connect client="), sessions_before)
+        for u in ("alice", "bob", "carol", "sender"):
+            for f in self.new(u):
+                self.assertEqual(os.stat(f).st_uid, nobody.pw_uid, f)
+                with open(f, "rb") as fh:
+                    self.assertRegex(fh.read(4096), rb"Received: from exim\.test \(stdio\)", f)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,8 @@ class Session {
 
   // Counters for logs and tests.
   std::uint64_t messages_committed() const { return messages_committed_; }
+  // The client said QUIT and was answered 221 (an orderly end; --stdio mode's exit status 0).
+  bool quit_answered() const { return quit_answered_; }
 
  private:
   bool cut_off_after_errors();  // issue #5: Limits::max_errors
@@ -217,6 +219,7 @@ class Session {
   unsigned pending_notify_ = 0;
   std::optional<OriginalRecipient> pending_orcpt_;
   std::uint64_t messages_committed_ = 0;
+  bool quit_answered_ = false;
   std::optional<Reply> mail_refusal_;  // refuse_new_transactions()
   ForwardedClient xforward_;  // until the end of the transaction (XFORWARD_README)
   ForwardedClient xclient_;   // for the rest of the session (XCLIENT_README)

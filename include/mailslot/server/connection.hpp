@@ -23,7 +23,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `settings`: the listener's STARTTLS/TLS/AUTH policy (issue #5); null: all off.
   Connection(Socket socket, Context ctx, Server& server, std::string client_address, std::string listener,
              const config::Listener* settings = nullptr);
+  // --stdio mode (issue #11): the session reads `in_fd` and writes `out_fd` (owned); no TLS, no AUTH.
+  Connection(int in_fd, int out_fd, const Socket::executor_type& ex, Context ctx, Server& server,
+             std::string client_address);
   ~Connection();
+
+  // How the session ended (known once run() completed); --stdio mode's exit status.
+  enum class Ending {
+    running,
+    quit,         // QUIT answered with 221
+    peer_closed,  // the client's end of the stream closed before QUIT
+    io_error,     // reading or writing failed
+    timeout,      // 421 4.4.2 after timeouts.command / timeouts.data
+    shutdown,     // 421 4.3.2: SIGTERM (drain) or the shutdown bound
+    protocol,     // closed by the server: too many errors (limits.max_errors) or a failed TLS handshake
+    internal,     // an internal error (a bug or resource exhaustion)
+  };
+  Ending ending() const { return ending_; }
 
   // The connection's whole life; completes when the socket is closed.
   awaitable<void> run();
@@ -94,6 +110,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool implicit_tls_ = false;
   config::Listener::AuthPolicy auth_ = config::Listener::AuthPolicy::off;
   std::unique_ptr<SaslSession> sasl_;
+  bool eof_seen_ = false;        // the client closed its end (read returned EOF)
+  bool timeout_closed_ = false;  // the session was told timeout() (421 4.4.2)
+  bool aborted_ = false;         // abort(): closed by the server without a reply
+  Ending ending_ = Ending::running;
+  Ending decide_ending(bool internal_error) const;
 };
 
 }  // namespace mailslot::server

@@ -22,5 +22,6 @@ bool client_allowed(const Socket& socket, const std::vector<config::Network>& al
 
 // "192.0.2.1", "2001:db8::1", or "unix" for a UNIX-socket peer.
 std::string peer_address(const Socket& socket);
+std::string peer_address(int fd);  // the same for a descriptor; "unknown" when not a connected socket
 
 }  // namespace mailslot::server

@@ -49,6 +49,11 @@ class Server {
   // Returns the addresses actually bound ("127.0.0.1:40123", "unix:/run/mailslot/lmtp").
   std::vector<std::string> bind();
 
+  // --stdio mode (issue #11), instead of bind(): one session reading `in_fd` and writing `out_fd`
+  // (both owned: stdin and stdout, dup'ed); no listener. run() returns when the session has ended;
+  // the connection returned says how (Connection::ending()). Before run().
+  std::shared_ptr<Connection> serve_stdio(int in_fd, int out_fd);
+
   // Runs the event loop on config.io_threads threads until shutdown completes.
   void run();
 
@@ -104,6 +109,7 @@ class Server {
   std::unique_ptr<asio::steady_timer> drain_timer_;
   std::unique_ptr<asio::steady_timer> force_timer_;
   bool stopped_ = false;
+  bool single_session_ = false;  // --stdio mode: the loop stops when its one session ends
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   // Operations (issue #7).
   std::unique_ptr<Metrics> metrics_;

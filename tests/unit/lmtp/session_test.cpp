@@ -693,10 +693,12 @@ TEST(Session, NoopVrfyHelp) {
 TEST(Session, QuitClosesAndIgnoresFurtherInput) {
   Driver d;
   d.take();
+  EXPECT_FALSE(d.s.quit_answered());
   d.send("QUIT\r\nNOOP\r\n");
   EXPECT_EQ(d.take(), "221 2.0.0 mx.test closing connection\r\n");
   EXPECT_TRUE(d.s.closed());
   EXPECT_EQ(d.s.state(), State::closed);
+  EXPECT_TRUE(d.s.quit_answered());  // --stdio mode's exit status 0
   d.send("NOOP\r\n");
   d.eof();
   d.s.timeout();
@@ -713,6 +715,9 @@ TEST(Session, TimeoutInCommandState) {
   d.pump();
   EXPECT_EQ(d.take(), "421 4.4.2 mx.test Timeout, closing connection\r\n");
   EXPECT_TRUE(d.s.closed());
+  EXPECT_FALSE(d.s.quit_answered());
+  d.send("QUIT\r\n");  // after the close: not answered
+  EXPECT_FALSE(d.s.quit_answered());
 }
 
 TEST(Session, ShutdownReply) {
