@@ -239,6 +239,30 @@ class ProxyProtocol(DaemonTestCase):
                 self.assertEqual(other.cmd("QUIT")[0], 221)
             self.assertEqual(first.cmd("QUIT")[0], 221)
 
+    def test_xforward_trust_is_decided_for_the_real_client(self):
+        d = self.start_daemon({"server": {"listen": [proxy_listener()]},
+                               "lmtp": {"xforward_from": ["127.0.0.2"]}})
+        for client, trusted in (("127.0.0.2", True), ("127.0.0.9", False)):
+            with raw(d.port) as c:
+                c.send(v1(client))
+                self.assertEqual(c.reply()[0], 220)
+                code, text = c.cmd("LHLO client.test")
+                self.assertEqual(code, 250)
+                self.assertEqual(b"XFORWARD" in text, trusted, (client, text))
+                self.assertEqual(c.cmd("QUIT")[0], 221)
+
+    def test_sigterm_while_waiting_for_the_header(self):
+        d = self.start_daemon({"server": {"listen": [proxy_listener()]}, "limits": {"command_timeout": "60s"}})
+        with raw(d.port) as c:
+            self.assertTrue(d.wait_log(r"session=\S+ connect client=127\.0\.0\.1"), d.log())
+            t0 = time.monotonic()
+            d.stop()  # must not wait for the 10 s header deadline
+            self.assertLess(time.monotonic() - t0, 5.0, d.log())
+            self.assertTrue(c.at_eof())
+            self.assertEqual(c.buf, b"")
+        self.assertIn("bad PROXY header client=127.0.0.1", d.log())
+        self.assertIn("shutting down", d.log())
+
 
 if __name__ == "__main__":
     unittest.main()
