@@ -56,7 +56,15 @@ awaitable<bool> Connection::accept_proxy_header() {
     parsed = lmtp::parse_proxy_header(header + peeked.substr(0, n));
     // Incomplete: everything peeked is header, take it. Done: take the header's rest only.
     std::size_t take = n;
-    if (parsed.status == lmtp::ProxyParse::Status::done) take = parsed.consumed - header.size();
+    if (parsed.status == lmtp::ProxyParse::Status::done) {
+      // The parser's promise (an incomplete answer covers only header bytes) makes this hold;
+      // checked anyway, since the read below must never run past what was peeked.
+      if (parsed.consumed < header.size() || parsed.consumed - header.size() > n) {
+        parsed = lmtp::ProxyParse{lmtp::ProxyParse::Status::invalid, 0, {}, "header length inconsistent"};
+      } else {
+        take = parsed.consumed - header.size();
+      }
+    }
     if (parsed.status == lmtp::ProxyParse::Status::invalid) take = 0;
     if (take > 0) {
       co_await asio::async_read(socket_, asio::buffer(peeked.data(), take), asio::redirect_error(asio::use_awaitable, ec));

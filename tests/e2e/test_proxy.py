@@ -239,6 +239,29 @@ class ProxyProtocol(DaemonTestCase):
                 self.assertEqual(other.cmd("QUIT")[0], 221)
             self.assertEqual(first.cmd("QUIT")[0], 221)
 
+    def test_unix_listener_takes_a_v2_header(self):
+        # HAProxy can also reach mailslot through a UNIX socket (`server s1 /path send-proxy-v2`).
+        d = self.start_daemon({"server": {"listen": ["127.0.0.1:0", {"address": "unix:lmtp.sock",
+                                                                     "proxy_protocol": True}]}})
+        header = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton("192.0.2.7")
+                  + socket.inet_aton("192.0.2.1") + (40000).to_bytes(2, "big") + (24).to_bytes(2, "big"))
+        with d.connect(unix=True) as c:
+            c.send(header)
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("LHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<bob@example.net>")[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(message("over unix", ["hi"]) + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+        self.assertTrue(d.wait_log(r"proxy client=192\.0\.2\.7 via=unix version=2"), d.log())
+        with open(d.files("alice")[0], "rb") as f:
+            self.assertIn(b"[192.0.2.7]", f.read().split(b"\r\n\r\n", 1)[0])
+        # The plain TCP listener beside it still greets at once.
+        with d.connect() as c:
+            self.assertEqual(c.reply()[0], 220)
+
     def test_xforward_trust_is_decided_for_the_real_client(self):
         d = self.start_daemon({"server": {"listen": [proxy_listener()]},
                                "lmtp": {"xforward_from": ["127.0.0.2"]}})
