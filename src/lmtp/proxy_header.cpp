@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -86,7 +87,8 @@ ProxyParse parse_v1(std::string_view input) {
     p.status = Status::done;
     return p;
   }
-  if (f.size() < 2 || (f[1] != "TCP4" && f[1] != "TCP6")) return invalid("v1 protocol not TCP4, TCP6 or UNKNOWN");
+  if (f.size() < 2 || (f[1] != "TCP4" && f[1] != "TCP6"))
+    return invalid("v1 protocol not TCP4, TCP6 or UNKNOWN");
   if (f.size() != 6) return invalid("v1 line needs source, destination and two ports");
   const int family = f[1] == "TCP4" ? AF_INET : AF_INET6;
   ProxyHeader& h = p.header;

@@ -34,7 +34,8 @@ awaitable<void> Connection::refuse(const std::string& reply) {
 
 awaitable<bool> Connection::accept_proxy_header() {
   const std::string via = client_;
-  const auto timeout = std::min<std::chrono::milliseconds>(kProxyHeaderTimeout, ctx_.config->timeouts.command);
+  const auto timeout =
+      std::min<std::chrono::milliseconds>(kProxyHeaderTimeout, ctx_.config->timeouts.command);
   std::string header;  // bytes taken off the socket so far: all of them header
   std::string peeked;
   lmtp::ProxyParse parsed;
@@ -48,7 +49,7 @@ awaitable<bool> Connection::accept_proxy_header() {
                                                    asio::redirect_error(asio::use_awaitable, ec));
     if (!ec && n == 0) ec = asio::error::eof;
     if (ec) {
-      why = timed_out_ ? fmt::format("none within {} ms", timeout.count())
+      why = timed_out_            ? fmt::format("none within {} ms", timeout.count())
             : shutdown_requested_ ? "shutting down"
                                   : "connection closed before the header (" + ec.message() + ")";
       break;
@@ -67,7 +68,8 @@ awaitable<bool> Connection::accept_proxy_header() {
     }
     if (parsed.status == lmtp::ProxyParse::Status::invalid) take = 0;
     if (take > 0) {
-      co_await asio::async_read(socket_, asio::buffer(peeked.data(), take), asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_read(socket_, asio::buffer(peeked.data(), take),
+                                asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         why = "read: " + ec.message();
         break;
@@ -80,8 +82,8 @@ awaitable<bool> Connection::accept_proxy_header() {
   awaiting_proxy_ = false;
   if (parsed.status != lmtp::ProxyParse::Status::done) {
     ctx_.metrics->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("session={} bad PROXY header client={} listener={}: {}; closed without a greeting", id_, via, listener_,
-                 why);
+    spdlog::warn("session={} bad PROXY header client={} listener={}: {}; closed without a greeting", id_, via,
+                 listener_, why);
     co_return false;
   }
 
@@ -95,15 +97,18 @@ awaitable<bool> Connection::accept_proxy_header() {
   if (settings_ != nullptr && !settings_->allow.empty() && client_ != "unix") {
     const auto address = config::parse_client_address(client_);
     if (!address || !config::allowed(settings_->allow, *address)) {
-      spdlog::warn("refused client={} via={} listener={}: not in the listener's allowed networks", client_, via,
-                   listener_);
+      spdlog::warn("refused client={} via={} listener={}: not in the listener's allowed networks", client_,
+                   via, listener_);
       co_await refuse(fmt::format("554 5.7.1 {} Access denied\r\n", ctx_.config->hostname));
       co_return false;
     }
   }
-  if (const std::size_t limit = ctx_.config->max_connections_per_client; limit != 0 && client_ != "unix" && open > limit) {
-    spdlog::warn("refused client={} via={} listener={}: {} connections open from it (server.max_connections_per_client)",
-                 client_, via, listener_, open - 1);
+  if (const std::size_t limit = ctx_.config->max_connections_per_client;
+      limit != 0 && client_ != "unix" && open > limit) {
+    spdlog::warn(
+        "refused client={} via={} listener={}: {} connections open from it "
+        "(server.max_connections_per_client)",
+        client_, via, listener_, open - 1);
     co_await refuse(fmt::format("421 4.7.0 {} Too many connections from your address, try again later\r\n",
                                 ctx_.config->hostname));
     co_return false;

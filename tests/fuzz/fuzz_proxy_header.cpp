@@ -47,13 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(p.header.version != 1 || p.consumed <= kProxyV1Max, "v1 longer than 107 bytes");
   check(p.consumed <= kProxyMax, "v2 longer than 16 + 65535 bytes");
   const ProxyParse alone = parse_proxy_header(input.substr(0, p.consumed));
-  check(alone.status == Status::done && alone.consumed == p.consumed && alone.header.source == p.header.source &&
-            alone.header.proxied == p.header.proxied,
+  check(alone.status == Status::done && alone.consumed == p.consumed &&
+            alone.header.source == p.header.source && alone.header.proxied == p.header.proxied,
         "the header alone parses differently");
   // Every shorter prefix is incomplete (sampled for long v2 headers).
   const std::size_t step = p.consumed > 512 ? p.consumed / 64 : 1;
   for (std::size_t n = 0; n < p.consumed; n += step) {
-    check(parse_proxy_header(input.substr(0, n)).status == Status::incomplete, "a prefix of the header is not incomplete");
+    check(parse_proxy_header(input.substr(0, n)).status == Status::incomplete,
+          "a prefix of the header is not incomplete");
   }
   check(parse_proxy_header(input.substr(0, p.consumed - 1)).status == Status::incomplete,
         "the header less one byte is not incomplete");

@@ -43,9 +43,11 @@ TEST(ProxyListener, Errors) {
   EXPECT_NE(w.find("server.listen.proxy_protocol: needs proxy_from"), std::string::npos) << w;
   w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_from = [\"10.0.0.0/8\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from: needs proxy_protocol = true"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"unix:/x\", proxy_protocol = true, proxy_from = [\"::1\"] }]"));
+  w = problems(
+      with_listen("listen = [{ address = \"unix:/x\", proxy_protocol = true, proxy_from = [\"::1\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from: applies only to TCP"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = true, proxy_from = [\"10.0.0.1/8\"] }]"));
+  w = problems(with_listen(
+      "listen = [{ address = \"127.0.0.1:24\", proxy_protocol = true, proxy_from = [\"10.0.0.1/8\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from"), std::string::npos) << w;
   EXPECT_NE(w.find("host bits"), std::string::npos) << w;
   w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = \"v2\" }]"));

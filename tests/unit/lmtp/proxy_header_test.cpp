@@ -1,9 +1,9 @@
 // PROXY protocol v1/v2 headers (issue #11; HAProxy's proxy-protocol.txt): lmtp::parse_proxy_header.
+#include "mailslot/lmtp/proxy_header.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "mailslot/lmtp/proxy_header.hpp"
 
 namespace mailslot::lmtp {
 namespace {
@@ -72,7 +72,8 @@ TEST(ProxyHeader, V1UnknownKeepsTheConnectionsAddress) {
 
 TEST(ProxyHeader, V1LongestHeaderFitsAndOneByteMoreDoesNot) {
   // §2.1's worst case: UNKNOWN followed by the longest TCP6 fields.
-  const std::string fields = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
+  const std::string fields =
+      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
   const std::string longest = "PROXY UNKNOWN " + fields;
   ASSERT_EQ(longest.size(), kProxyV1Max);
   EXPECT_EQ(byte_by_byte(longest).status, Status::done);
@@ -88,21 +89,21 @@ TEST(ProxyHeader, V1LongestHeaderFitsAndOneByteMoreDoesNot) {
 
 TEST(ProxyHeader, V1RefusesBadLines) {
   for (const std::string wire : {
-           "PROXY TCP4 192.0.2.300 198.51.100.1 1 2\r\n",   // bad address
-           "PROXY TCP4 2001:db8::1 198.51.100.1 1 2\r\n",   // IPv6 address under TCP4
-           "PROXY TCP6 192.0.2.1 ::1 1 2\r\n",              // IPv4 address under TCP6
-           "PROXY TCP4 192.0.2.1 198.51.100.1 65536 2\r\n", // port out of range
-           "PROXY TCP4 192.0.2.1 198.51.100.1 -1 2\r\n",    // sign
-           "PROXY TCP4 192.0.2.1 198.51.100.1 01 2\r\n",    // leading zero
-           "PROXY TCP4 192.0.2.1 198.51.100.1 1 x\r\n",     // not a number
-           "PROXY TCP4 192.0.2.1 198.51.100.1 1\r\n",       // missing field
-           "PROXY TCP4 192.0.2.1 198.51.100.1 1 2 3\r\n",   // extra field
-           "PROXY TCP4  192.0.2.1 198.51.100.1 1 2\r\n",    // two spaces
-           "PROXY TCP4 192.0.2.1 198.51.100.1 1 2\n",       // LF alone
-           "PROXY UDP4 192.0.2.1 198.51.100.1 1 2\r\n",     // not TCP
+           "PROXY TCP4 192.0.2.300 198.51.100.1 1 2\r\n",    // bad address
+           "PROXY TCP4 2001:db8::1 198.51.100.1 1 2\r\n",    // IPv6 address under TCP4
+           "PROXY TCP6 192.0.2.1 ::1 1 2\r\n",               // IPv4 address under TCP6
+           "PROXY TCP4 192.0.2.1 198.51.100.1 65536 2\r\n",  // port out of range
+           "PROXY TCP4 192.0.2.1 198.51.100.1 -1 2\r\n",     // sign
+           "PROXY TCP4 192.0.2.1 198.51.100.1 01 2\r\n",     // leading zero
+           "PROXY TCP4 192.0.2.1 198.51.100.1 1 x\r\n",      // not a number
+           "PROXY TCP4 192.0.2.1 198.51.100.1 1\r\n",        // missing field
+           "PROXY TCP4 192.0.2.1 198.51.100.1 1 2 3\r\n",    // extra field
+           "PROXY TCP4  192.0.2.1 198.51.100.1 1 2\r\n",     // two spaces
+           "PROXY TCP4 192.0.2.1 198.51.100.1 1 2\n",        // LF alone
+           "PROXY UDP4 192.0.2.1 198.51.100.1 1 2\r\n",      // not TCP
            "PROXY \r\n",
-           "proxy TCP4 192.0.2.1 198.51.100.1 1 2\r\n",     // the keyword is case-sensitive
-           "LHLO client.example\r\n",                         // a client that does not speak PROXY
+           "proxy TCP4 192.0.2.1 198.51.100.1 1 2\r\n",  // the keyword is case-sensitive
+           "LHLO client.example\r\n",                    // a client that does not speak PROXY
        }) {
     EXPECT_EQ(byte_by_byte(wire).status, Status::invalid) << wire;
   }
