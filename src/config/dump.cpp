@@ -39,7 +39,7 @@ std::string listen_entries(const Config& c) {
     const std::string address = unix_socket ? "unix:" + l.path.string() : l.address;
     out += i ? ", " : "";
     const bool security = l.tls || l.starttls != Listener::TlsPolicy::off || l.auth != Listener::AuthPolicy::off;
-    if (!security && l.allow.empty() && l.owner.empty() && l.group.empty() &&
+    if (!security && !l.proxy_protocol && l.allow.empty() && l.owner.empty() && l.group.empty() &&
         (!unix_socket || l.mode == c.unix_socket_mode)) {
       out += toml_string(address);
       continue;
@@ -59,6 +59,12 @@ std::string listen_entries(const Config& c) {
     if (l.starttls != Listener::TlsPolicy::off) out += std::string(", starttls = ") + toml_string(kTls[static_cast<int>(l.starttls)]);
     if (l.tls) out += ", tls = true";
     if (l.auth != Listener::AuthPolicy::off) out += std::string(", auth = ") + toml_string(kAuth[static_cast<int>(l.auth)]);
+    if (l.proxy_protocol) {  // issue #11
+      std::vector<std::string> nets;
+      for (const auto& n : l.proxy_from) nets.push_back(n.text);
+      out += ", proxy_protocol = true";
+      if (!nets.empty()) out += ", proxy_from = " + list(nets);
+    }
     out += " }";
   }
   return out + "]";

@@ -222,6 +222,30 @@ std::optional<unsigned> octal_mode(const std::string& mode) {
   return m;
 }
 
+// Issue #11: { address = "0.0.0.0:24", proxy_protocol = true, proxy_from = ["10.0.0.5/32"] }. On TCP
+// the peers allowed to send the header must be named (a header from anyone would let anyone pick
+// the client address the access checks and logs see); unix: listeners rely on the file's mode.
+void read_proxy_from(Reader& r, const toml::table& t, const std::vector<std::string>& proxy_from, Listener& l) {
+  const std::string key = "server.listen.proxy_from";
+  for (std::size_t i = 0; i < proxy_from.size(); ++i) {
+    try {
+      l.proxy_from.push_back(parse_network(proxy_from[i]));
+    } catch (const std::invalid_argument& e) {
+      const toml::node* n = t.get("proxy_from");
+      if (n != nullptr && n->is_array() && i < n->as_array()->size()) n = n->as_array()->get(i);
+      r.problem(n, key, e.what());
+    }
+  }
+  if (t.contains("proxy_from") && !l.proxy_protocol) {
+    r.problem(t.get("proxy_from"), key, "needs proxy_protocol = true");
+  } else if (l.kind == Listener::Kind::unix_socket && t.contains("proxy_from")) {
+    r.problem(t.get("proxy_from"), key, "applies only to TCP listeners (use mode/owner/group for unix:)");
+  } else if (l.proxy_protocol && l.kind == Listener::Kind::tcp && proxy_from.empty()) {
+    r.problem(t.get("proxy_protocol"), "server.listen.proxy_protocol",
+              "needs proxy_from: the load balancers' networks allowed to send the PROXY header");
+  }
+}
+
 // One `listen` entry written as a table (issue #5):
 //   { address = "unix:/run/mailslot/lmtp", mode = "0660", owner = "postfix", group = "postfix" }
 //   { address = "[::]:24", allow = ["10.0.0.0/8", "2001:db8::/32"] }
@@ -239,6 +263,9 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
   r.string_list(t, "allow", path + ".allow", allow);
   Listener security;
   read_listener_security(r, t, security);  // starttls, tls, auth (issue #5 part A)
+  std::vector<std::string> proxy_from;     // issue #11: PROXY protocol
+  r.boolean(t, "proxy_protocol", path + ".proxy_protocol", security.proxy_protocol);
+  r.string_list(t, "proxy_from", path + ".proxy_from", proxy_from);
   r.unknown_keys(t, path);
   if (address.empty()) {
     r.problem(&t, path + ".address", "is required in a listener table");
@@ -253,6 +280,7 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
     l.starttls = security.starttls;
     l.tls = security.tls;
     l.auth = security.auth;
+    l.proxy_protocol = security.proxy_protocol;
   } catch (const std::invalid_argument& e) {
     r.problem(t.get("address"), path + ".address", e.what());
     return std::nullopt;
@@ -282,6 +310,7 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
   } else if (t.contains("allow")) {
     r.problem(t.get("allow"), path + ".allow", "applies only to TCP listeners (use mode/owner/group for unix:)");
   }
+  read_proxy_from(r, t, proxy_from, l);
   explicit_mode.push_back(!mode.empty());
   return l;
 }

@@ -102,12 +102,9 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
       server_(server),
       client_(std::move(client_address)),
       listener_(std::move(listener)),
+      settings_(settings),
       id_(next_session_id()),
-      session_(with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits,
-                                                  ctx_.config->extensions.chunking, ctx_.config->extensions.smtputf8,
-                                                  false,
-                                                  config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
-                             ctx_, settings)),
+      session_(session_options()),
       command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
@@ -125,6 +122,13 @@ Connection::Connection(int in_fd, int out_fd, const Socket::executor_type& ex, C
 
 Connection::~Connection() = default;
 
+lmtp::SessionOptions Connection::session_options() const {
+  return with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
+                                            ctx_.config->extensions.smtputf8, false,
+                                            config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
+                       ctx_, settings_);
+}
+
 awaitable<void> Connection::run() {
   auto self = shared_from_this();
   spdlog::info("session={} connect client={} listener={}", id_, client_, listener_);
@@ -132,7 +136,13 @@ awaitable<void> Connection::run() {
 
   bool internal_error = false;
   try {
-    co_await begin_security();  // issue #5: implicit TLS before the greeting; SASL mechanisms
+    // Issue #11: on a PROXY listener the header comes first, before TLS and the greeting.
+    if (settings_ != nullptr && settings_->proxy_protocol && !co_await accept_proxy_header()) {
+      peer_gone_ = true;  // nothing more is said: the greeting is dropped and the loop closes
+      session_.receive_eof();
+    } else {
+      co_await begin_security();  // issue #5: implicit TLS before the greeting; SASL mechanisms
+    }
     for (;;) {
       while (session_.has_request()) co_await perform(session_.request());
       co_await flush();
@@ -239,6 +249,11 @@ void Connection::set_deadline(std::chrono::milliseconds timeout) {
 
 void Connection::request_shutdown() {
   shutdown_requested_ = true;
+  if (awaiting_proxy_) {  // issue #11: no greeting yet, nothing to answer: stop waiting for the header
+    error_code ignored;
+    socket_.cancel(ignored);
+    return;
+  }
   // While a read is pending the output is flushed and no request is out, so the session may be
   // told now: in DATA it only notes it (the message finishes, nothing pipelined behind the "."
   // is taken); otherwise it answers 421 and the read is woken to send it. At any other moment
@@ -253,6 +268,12 @@ void Connection::abort() {
   // without its 250 and it would deliver the message again. Let the commit finish and its replies
   // go out (also when they are being written now); the loop closes right after. The server's
   // force timer still bounds the wait.
+  if (awaiting_proxy_) {  // issue #11: still waiting for the PROXY header; nothing to answer
+    peer_gone_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+    return;
+  }
   const bool writing = io_pending_ && !reading_;
   if (committing_ || writing) {
     spdlog::warn("session={} shutdown bound reached during a commit: closing after its replies", id_);

@@ -124,11 +124,16 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       asio::write(socket, asio::buffer(reply), ignored);
       co_return;
     }
-    if (!client_allowed(socket, b.config.allow)) {
+    // Issue #11: on a PROXY listener the peer is the load balancer, which must be in proxy_from; the
+    // allow list and the per-client limit apply to the real client, once its header is read
+    // (Connection::accept_proxy_header).
+    const bool proxy = b.config.proxy_protocol;
+    if (!client_allowed(socket, proxy ? b.config.proxy_from : b.config.allow)) {
       // Issue #5: a client outside the listener's `allow` networks gets 554 as its greeting
       // (RFC 5321 §3.1: 554 instead of 220 means no service here) and is closed.
       metrics_->connections_refused_total.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("refused client={} listener={}: not in the listener's allowed networks", client, b.display);
+      spdlog::warn("refused client={} listener={}: not in the listener's {} networks", client, b.display,
+                   proxy ? "proxy_from" : "allowed");
       std::string reply = fmt::format("554 5.7.1 {} Access denied\r\n", config_->hostname);
       error_code ignored;
       asio::write(socket, asio::buffer(reply), ignored);
@@ -146,7 +151,7 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       socket.close(ignored);
       continue;
     }
-    if (const std::size_t limit = config_->max_connections_per_client; limit != 0 && client != "unix") {
+    if (const std::size_t limit = config_->max_connections_per_client; limit != 0 && client != "unix" && !proxy) {
       std::size_t open = 0;
       {
         std::lock_guard lock(mu_);
@@ -188,6 +193,15 @@ void Server::connection_finished(const Connection* c) {
   --live_;
   metrics_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   asio::post(strand_, [this] { finish_if_drained(); });
+}
+
+std::size_t Server::client_identified(const Connection* c, const std::string& before) {
+  std::lock_guard lock(mu_);
+  if (c->client() != before) {
+    if (auto it = per_client_.find(before); it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+    ++per_client_[c->client()];
+  }
+  return per_client_[c->client()];
 }
 
 std::vector<std::shared_ptr<Connection>> Server::live_connections() {

@@ -40,6 +40,10 @@ struct Listener {
   TlsPolicy starttls = TlsPolicy::off;  // RFC 3207 STARTTLS
   bool tls = false;                     // implicit TLS: the handshake comes before the greeting
   AuthPolicy auth = AuthPolicy::off;    // RFC 4954 AUTH through Cyrus SASL
+  // Issue #11: a PROXY protocol v1/v2 header (a load balancer in front) must come before the
+  // greeting and names the real client; accepted only from `proxy_from` (tcp, required).
+  bool proxy_protocol = false;
+  std::vector<Network> proxy_from;
 };
 
 struct Timeouts {

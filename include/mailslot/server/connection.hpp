@@ -72,6 +72,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server& server_;
   std::string client_;    // "127.0.0.1" or "unix"
   std::string listener_;  // the address it arrived on
+  const config::Listener* settings_;  // the listener's settings (null: defaults); outlives the connection
   std::string id_;
   lmtp::Session session_;
   std::unique_ptr<char[]> command_buf_;  // reads between messages
@@ -115,6 +116,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool aborted_ = false;         // abort(): closed by the server without a reply
   Ending ending_ = Ending::running;
   Ending decide_ending(bool internal_error) const;
+  // Issue #11: PROXY protocol (connection_proxy.cpp). Before the greeting, the header names the
+  // real client, which then replaces client_ for the access checks, logs and Received:.
+  lmtp::SessionOptions session_options() const;
+  awaitable<bool> accept_proxy_header();  // false: refused or bad header (logged); close, no greeting
+  awaitable<void> refuse(const std::string& reply);
+  bool awaiting_proxy_ = false;
 };
 
 }  // namespace mailslot::server

@@ -86,6 +86,10 @@ class Server {
   // Called by connections.
   void connection_started(const std::shared_ptr<Connection>& c);
   void connection_finished(const Connection* c);
+  // Issue #11: a PROXY header named c's real client; its count for max_connections_per_client moves
+  // from `before` (the proxy's address) to c->client(). Returns the connections now open from that
+  // client, c included.
+  std::size_t client_identified(const Connection* c, const std::string& before);
 
  private:
   awaitable<void> accept_loop(std::size_t index);
