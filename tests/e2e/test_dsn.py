@@ -1,0 +1,194 @@
+"""Success DSNs (issue #11, RFC 3461 §6.2.1; docs/configuration.md "[dsn]").
+
+Without [dsn] DSN is not announced (and start-up says why). With a submission path it is, and every
+recipient delivered with NOTIFY=SUCCESS gets one RFC 3464 "delivered" report, written to the spool
+and submitted by a background thread: never for MAIL FROM:<>, never without NOTIFY=SUCCESS. A
+submitter that fails (exit 75) leaves the report in the spool; it is retried with back-off, also
+after a restart. With a private Postfix in front (virtual alias alias@virt.test -> bob@virt.test),
+the address the sender used survives the alias expansion: bob's copy has X-Original-To:
+alias@virt.test, and the sender's mailbox, served by the same mailslot through the same Postfix,
+gets exactly one success DSN naming it."""
+
+import os
+import re
+import smtplib
+import stat
+import unittest
+
+from harness import DaemonTestCase, default_config, merge_config, render_config, wait_until
+import postfix_instance as pf
+
+SUBMITTER = """#!/bin/sh
+# A sendmail stand-in: fails with EX_TEMPFAIL until {flag} exists, then keeps what it was given.
+if [ ! -e '{flag}' ]; then echo "queue unavailable, try later" >&2; exit 75; fi
+printf '%s\\n' "$@" > '{out}.args'
+cat > '{out}'
+"""
+
+
+class DsnWithoutSubmitter(DaemonTestCase):
+    def test_dsn_not_advertised_without_a_submission_path(self):
+        d = self.start_daemon()
+        self.assertTrue(d.wait_log(r"DSN not advertised: no \[dsn\] sendmail or smtp"), d.log())
+        with smtplib.LMTP(d.host, d.port, timeout=10) as c:
+            c.ehlo("client.test")
+            self.assertFalse(c.has_extn("dsn"), c.esmtp_features)
+            code, _ = c.docmd("MAIL FROM:<a@example.test> RET=HDRS")
+            self.assertEqual(code, 555)
+
+
+class DsnWithSubmitter(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        self.flag = os.path.join(self.tmp, "mta-up")
+        self.out = os.path.join(self.tmp, "submitted")
+        self.script = os.path.join(self.tmp, "fake-sendmail")
+        with open(self.script, "w") as f:
+            f.write(SUBMITTER.format(flag=self.flag, out=self.out))
+        os.chmod(self.script, stat.S_IRWXU)
+
+    def daemon(self):
+        cfg = merge_config(default_config(), {"mail": {"x_original_to": True}})
+        text = render_config(cfg) + (
+            f'\n[dsn]\nsendmail = ["{self.script}", "-i", "-f", "<>"]\nretry = "200ms"\nretry_max = "400ms"\n')
+        return self.start_daemon(config_text=text)
+
+    def send(self, d, sender, rcpt_options, subject):
+        with smtplib.LMTP(d.host, d.port, timeout=10) as c:
+            c.ehlo("client.test")
+            self.assertTrue(c.has_extn("dsn"), c.esmtp_features)
+            mail_opts = ["RET=HDRS", "ENVID=env+2B1"] if sender else []
+            self.assertEqual(c.mail(sender, mail_opts)[0], 250)
+            self.assertEqual(c.rcpt("bob@example.test", rcpt_options)[0], 250)
+            code, text = c.data(f"Subject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nhello\r\n".encode())
+            self.assertEqual(code, 250, text)
+
+    def test_failed_submission_stays_in_the_spool_and_is_retried_also_after_a_restart(self):
+        d = self.daemon()
+        self.assertTrue(d.wait_log(r"DSN advertised"), d.log())
+        self.send(d, "sender@example.org", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;alias@example.test"], "first")
+        spool = os.path.join(d.mail_root, ".mailslot-dsn")
+        self.assertTrue(d.wait_log(r"dsn=queued to=<sender@example\.org> recipients=<bob@example\.test>"), d.log())
+        # The stand-in exits 75: deferred with its reason, retried with back-off, the report kept.
+        self.assertTrue(d.wait_log(r"dsn=deferred .*attempts=2 .*reason=\".*exited 75: queue unavailable"), d.log())
+        reports = [n for n in os.listdir(spool) if n.endswith(".dsn")]
+        self.assertEqual(len(reports), 1, os.listdir(spool))
+        # bob's copy names the original recipient (ORCPT) in X-Original-To.
+        with open(d.files("bob")[0], "rb") as f:
+            self.assertIn(b"X-Original-To: alias@example.test\r\n", f.read())
+
+        # A restart loses nothing: the new daemon finds the report and sends it once the MTA is up.
+        d.stop()
+        open(self.flag, "w").close()
+        d2 = self.start_daemon(config_text=open(d.config_path).read(), name="d")
+        self.assertTrue(d2.wait_log(r"dsn=sent to=<sender@example\.org> file=\S+ via=sendmail"), d2.log())
+        self.assertEqual([n for n in os.listdir(spool) if not n.startswith(".")], [])
+        with open(self.out + ".args") as f:
+            self.assertEqual(f.read().split("\n")[-3:-1], ["--", "sender@example.org"])
+        with open(self.out, "rb") as f:
+            report = f.read().decode()
+        self.assertIn("To: <sender@example.org>\r\n", report)
+        self.assertIn("Auto-Submitted: auto-replied\r\n", report)
+        self.assertRegex(report, r"Content-Type: multipart/report; report-type=delivery-status;")
+        self.assertIn("Reporting-MTA: dns; mx.test\r\nOriginal-Envelope-Id: env+1\r\n", report)
+        self.assertIn("Original-Recipient: rfc822;alias@example.test\r\nFinal-Recipient: rfc822;bob@example.test\r\n"
+                      "Action: delivered\r\nStatus: 2.0.0\r\n", report)
+        # RET=HDRS: the stored copy's headers, not its body.
+        self.assertIn("Content-Type: text/rfc822-headers\r\n", report)
+        self.assertIn("Subject: first\r\n", report)
+        self.assertNotIn("hello", report)
+
+    def test_no_report_for_the_null_sender_or_without_notify_success(self):
+        open(self.flag, "w").close()
+        d = self.daemon()
+        self.send(d, "", ["NOTIFY=SUCCESS"], "bounce")                      # MAIL FROM:<>
+        self.send(d, "sender@example.org", ["NOTIFY=FAILURE,DELAY"], "failure")
+        self.send(d, "sender@example.org", [], "plain")
+        self.send(d, "sender@example.org", ["NOTIFY=SUCCESS"], "marker")  # the only one reported
+        self.assertTrue(d.wait_log(r"dsn=sent "), d.log())
+        self.assertEqual(len(re.findall(r"dsn=queued", d.log())), 1, d.log())
+        with open(self.out, "rb") as f:
+            report = f.read()
+        self.assertIn(b"Subject: marker", report)
+        self.assertEqual(len(d.files("bob")), 4)
+
+
+# docs/postfix.md's DSN block, with the test's domain and socket.
+@unittest.skipIf(pf.available(), pf.available() or "")
+class PostfixAliasDsn(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        os.chmod(self.tmp, 0o755)   # Postfix's lmtp client (user postfix) reaches the socket
+        self.home = os.path.join(self.tmp, "home")
+        users = os.path.join(self.tmp, "users")
+        with open(users, "w") as f:
+            for u in ("bob", "sender"):
+                os.makedirs(os.path.join(self.home, u), exist_ok=True)
+                f.write(f"{u}@virt.test:::::{self.home}/{u}::userdb_mail=maildir:~/Maildir\n")
+        pf_base = os.path.join(self.tmp, "pf")
+        pf_conf = os.path.join(pf_base, "etc")
+        mailslot_dsn = pf.doc_block("postfix.md", "mailslot.toml dsn").replace(
+            '"/usr/sbin/sendmail",', f'"{pf.SENDMAIL}", "-C", "{pf_conf}",')
+        cfg = merge_config(default_config(), {"mail": {"x_original_to": True}})
+        text = (render_config(cfg) + f'\n[domains."virt.test"]\nresolver = "passwd-file"\npasswd_file = "{users}"\n'
+                + mailslot_dsn)
+        self.d = self.start_daemon(config_text=text)
+        os.chmod(self.d.workdir, 0o755)
+        virtual = os.path.join(self.tmp, "virtual")
+        with open(virtual, "w") as f:
+            f.write("alias@virt.test bob@virt.test\n")
+        main = pf.doc_block("postfix.md", "main.cf dsn")
+        main = (main.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
+                .replace("/etc/postfix/virtual", virtual))
+        self.p = pf.PostfixInstance(pf_base, main, smtp_port=pf.free_port())
+        self.p.start()
+        self.addCleanup(self.p.stop)
+
+    def new(self, user):
+        d = os.path.join(self.home, user, "Maildir", "new")
+        return sorted(os.path.join(d, n) for n in os.listdir(d)) if os.path.isdir(d) else []
+
+    def why(self):
+        return f"\npostfix log:\n{self.p.log()[-4000:]}\nmailslot log:\n{self.d.log()[-4000:]}"
+
+    def check(self, inject):
+        msg = (b"From: sender@virt.test\r\nTo: alias@virt.test\r\nSubject: via alias\r\n"
+               b"Message-ID: <alias-dsn@pf.test>\r\n\r\nhello bob\r\n")
+        inject(msg)
+        self.assertTrue(wait_until(lambda: len(self.new("bob")) == 1, 20), "bob" + self.why())
+        with open(self.new("bob")[0], "rb") as f:
+            head = f.read().split(b"\r\n\r\n", 1)[0].decode()
+        self.assertIn("X-Original-To: alias@virt.test\r\n", head + "\r\n")
+        # The report: queued by mailslot, submitted through Postfix's sendmail with a null sender,
+        # delivered by Postfix through mailslot into sender's mailbox.
+        self.assertTrue(self.d.wait_log(r"dsn=sent to=<sender@virt\.test>", 20), self.why())
+        self.assertTrue(self.p.wait_log(r"to=<sender@virt\.test>.*status=sent \(250 2\.0\.0 "), self.why())
+        self.assertEqual(self.p.wait_queue_empty(), [], self.why())
+        # Exactly one: Postfix sent no "relayed" notice of its own (mailslot announced DSN).
+        self.assertEqual(len(self.new("sender")), 1, self.why())
+        with open(self.new("sender")[0], "rb") as f:
+            report = f.read().decode("utf-8", "replace")
+        self.assertIn("Return-Path: <>\r\n", report)
+        self.assertIn("From: Mail Delivery System <MAILER-DAEMON@mx.test>", report)
+        self.assertIn("Original-Recipient: rfc822;alias@virt.test\r\n", report)
+        self.assertIn("Final-Recipient: rfc822;bob@virt.test\r\n", report)
+        self.assertIn("Action: delivered\r\n", report)
+        self.assertIn("Subject: via alias\r\n", report)
+
+    def test_original_recipient_survives_alias_expansion_sendmail(self):
+        # sendmail -N: NOTIFY=SUCCESS,FAILURE; Postfix records the address before virtual alias
+        # expansion and passes it as ORCPT to an LMTP server that announces DSN.
+        self.check(lambda msg: self.p.run([pf.SENDMAIL, "-C", self.p.conf, "-N", "success,failure",
+                                           "-f", "sender@virt.test", "--", "alias@virt.test"], input=msg))
+
+    def test_original_recipient_survives_alias_expansion_smtp_orcpt(self):
+        def inject(msg):
+            with smtplib.SMTP("127.0.0.1", self.p.smtp_port, timeout=20) as s:
+                s.ehlo("client.test")
+                s.sendmail("sender@virt.test", ["alias@virt.test"], msg,
+                           rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;alias@virt.test"])
+        self.check(inject)
+
+
+if __name__ == "__main__":
+    unittest.main()
