@@ -4,10 +4,12 @@ Without [dsn] DSN is not announced (and start-up says why). With a submission pa
 recipient delivered with NOTIFY=SUCCESS gets one RFC 3464 "delivered" report, written to the spool
 and submitted by a background thread: never for MAIL FROM:<>, never without NOTIFY=SUCCESS. A
 submitter that fails (exit 75) leaves the report in the spool; it is retried with back-off, also
-after a restart. With a private Postfix in front (virtual alias alias@virt.test -> bob@virt.test),
-the address the sender used survives the alias expansion: bob's copy has X-Original-To:
+after a restart. With a private Postfix in front (docs/postfix.md; virtual alias alias@virt.test ->
+bob@virt.test), the address the sender used survives: bob's copy has X-Original-To:
 alias@virt.test, and the sender's mailbox, served by the same mailslot through the same Postfix,
-gets exactly one success DSN naming it."""
+gets exactly one notice: mailslot's "delivered" report naming the ORCPT, or, when Postfix itself
+expanded the alias, Postfix's "expanded" notice (Postfix then passes NOTIFY without SUCCESS).
+mailslot submits through Postfix's sendmail (PostfixAliasDsn) or its smtpd (PostfixDsnOverSmtp)."""
 
 import os
 import re
@@ -120,6 +122,8 @@ class DsnWithSubmitter(DaemonTestCase):
 # docs/postfix.md's DSN block, with the test's domain and socket.
 @unittest.skipIf(pf.available(), pf.available() or "")
 class PostfixAliasDsn(DaemonTestCase):
+    SUBMIT = "sendmail"   # how mailslot submits its reports: docs/postfix.md's [dsn] block
+
     def setUp(self):
         super().setUp()
         os.chmod(self.tmp, 0o755)   # Postfix's lmtp client (user postfix) reaches the socket
@@ -131,8 +135,12 @@ class PostfixAliasDsn(DaemonTestCase):
                 f.write(f"{u}@virt.test:::::{self.home}/{u}::userdb_mail=maildir:~/Maildir\n")
         pf_base = os.path.join(self.tmp, "pf")
         pf_conf = os.path.join(pf_base, "etc")
-        mailslot_dsn = pf.doc_block("postfix.md", "mailslot.toml dsn").replace(
-            '"/usr/sbin/sendmail",', f'"{pf.SENDMAIL}", "-C", "{pf_conf}",')
+        smtp_port = pf.free_port()
+        if self.SUBMIT == "sendmail":
+            mailslot_dsn = pf.doc_block("postfix.md", "mailslot.toml dsn").replace(
+                '"/usr/sbin/sendmail",', f'"{pf.SENDMAIL}", "-C", "{pf_conf}",')
+        else:  # SMTP to the same Postfix's smtpd on loopback
+            mailslot_dsn = f'\n[dsn]\nsmtp = "127.0.0.1:{smtp_port}"\n'
         cfg = merge_config(default_config(), {"mail": {"x_original_to": True}})
         text = (render_config(cfg) + f'\n[domains."virt.test"]\nresolver = "passwd-file"\npasswd_file = "{users}"\n'
                 + mailslot_dsn)
@@ -144,7 +152,7 @@ class PostfixAliasDsn(DaemonTestCase):
         main = pf.doc_block("postfix.md", "main.cf dsn")
         main = (main.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
                 .replace("/etc/postfix/virtual", virtual))
-        self.p = pf.PostfixInstance(pf_base, main, smtp_port=pf.free_port())
+        self.p = pf.PostfixInstance(pf_base, main, smtp_port=smtp_port)
         self.p.start()
         self.addCleanup(self.p.stop)
 
@@ -181,7 +189,7 @@ class PostfixAliasDsn(DaemonTestCase):
                         self.why())
         # Queued by mailslot, submitted through Postfix's sendmail with a null sender, delivered
         # by Postfix through mailslot into the sender's mailbox.
-        self.assertTrue(self.d.wait_log(r"dsn=sent to=<sender@virt\.test>", 20), self.why())
+        self.assertTrue(self.d.wait_log(rf"dsn=sent to=<sender@virt\.test> .*via={self.SUBMIT}", 20), self.why())
         report = self.wait_one_notice()
         self.assertIn("Return-Path: <>\r\n", report)
         self.assertIn("From: Mail Delivery System <MAILER-DAEMON@mx.test>", report)
@@ -210,6 +218,12 @@ class PostfixAliasDsn(DaemonTestCase):
         self.assertRegex(notice, r"Original-Recipient: rfc822; ?alias@virt\.test")
         self.assertIn("Action: expanded", notice)
         self.assertNotIn("dsn=queued", self.d.log())
+
+
+@unittest.skipIf(pf.available(), pf.available() or "")
+class PostfixDsnOverSmtp(PostfixAliasDsn):
+    """The same, with mailslot submitting its reports over SMTP ([dsn] smtp) to Postfix's smtpd."""
+    SUBMIT = "smtp"
 
 
 if __name__ == "__main__":
