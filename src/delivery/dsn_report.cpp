@@ -116,7 +116,8 @@ DsnReport success_dsn(const DsnReportInput& in) {
   return report;
 }
 
-std::vector<std::size_t> success_dsn_recipients(const Envelope& envelope, const std::vector<Outcome>& outcomes) {
+std::vector<std::size_t> success_dsn_recipients(const Envelope& envelope,
+                                                const std::vector<Outcome>& outcomes) {
   std::vector<std::size_t> out;
   if (envelope.reverse_path.empty()) return out;  // MAIL FROM:<>: never a report
   for (std::size_t i = 0; i < outcomes.size() && i < envelope.dsn_notify.size(); ++i) {

@@ -38,12 +38,15 @@ void prepare_dsn_spool(const std::filesystem::path& spool) {
   std::error_code ec;
   std::filesystem::create_directories(spool, ec);
   if (ec) throw std::runtime_error("dsn.spool " + spool.string() + ": " + ec.message());
-  if (!std::filesystem::is_directory(spool)) throw std::runtime_error("dsn.spool " + spool.string() + " is not a directory");
+  if (!std::filesystem::is_directory(spool))
+    throw std::runtime_error("dsn.spool " + spool.string() + " is not a directory");
   ::chmod(spool.c_str(), 0700);  // reports hold message headers: the daemon's only
 }
 
-std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::path& spool, const Envelope& envelope,
-                                                       const std::vector<Outcome>& outcomes, std::string& error) {
+std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::path& spool,
+                                                       const Envelope& envelope,
+                                                       const std::vector<Outcome>& outcomes,
+                                                       std::string& error) {
   const std::vector<std::size_t> which = success_dsn_recipients(envelope, outcomes);
   if (which.empty()) return std::nullopt;
   const DsnReport report = success_dsn(success_dsn_input(envelope, which));
@@ -57,7 +60,8 @@ std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::pa
   const std::string tmp_name = "." + base + ".tmp", final_name = base + kDsnSuffix;
   std::string created;
   fs::Fd out;
-  if (int err = fs::create_exclusive(dir.get(), [&] { return tmp_name; }, 1, created, out)) {
+  if (int err = fs::create_exclusive(
+          dir.get(), [&] { return tmp_name; }, 1, created, out)) {
     error = errno_text(err, "create");
     return std::nullopt;
   }
@@ -89,7 +93,8 @@ std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::pa
   // directory (the Maildir discipline, ARCHITECTURE.md "Durability contract").
   if (int err = fs::fsync_fd(out.get())) return fail(err, "fsync");
   if (int err = out.close()) return fail(err, "close");
-  if (::renameat(dir.get(), tmp_name.c_str(), dir.get(), final_name.c_str()) != 0) return fail(errno, "rename");
+  if (::renameat(dir.get(), tmp_name.c_str(), dir.get(), final_name.c_str()) != 0)
+    return fail(errno, "rename");
   if (int err = fs::fsync_dir(dir.get())) {
     error = errno_text(err, "fsync spool directory");
     return std::nullopt;

@@ -487,7 +487,7 @@ void Connection::log_dsn_queued(const std::vector<delivery::Outcome>& outcomes,
   for (std::size_t i : which) rcpts += (rcpts.empty() ? "<" : ",<") + envelope_.forward_paths[i] + ">";
   if (file) {
     log_event(spdlog::level::info, {{"session", envelope_.session_id},
-                                    {"dsn", "queued"},
+                                    {"dsn_report", "queued"},
                                     {"to", "<" + envelope_.reverse_path + ">"},
                                     {"recipients", rcpts},
                                     {"file", file->filename().string()}});
@@ -495,7 +495,7 @@ void Connection::log_dsn_queued(const std::vector<delivery::Outcome>& outcomes,
   } else {
     // The deliveries stand (their 250s go out); only the report is missing: say so loudly.
     log_event(spdlog::level::err, {{"session", envelope_.session_id},
-                                   {"dsn", "failed"},
+                                   {"dsn_report", "failed"},
                                    {"to", "<" + envelope_.reverse_path + ">"},
                                    {"recipients", rcpts},
                                    {"reason", error, K::quoted}});

@@ -57,7 +57,16 @@ class SmtpClient {
     }
     return 0;
   }
-  bool send(std::string_view s) { return delivery::fs::write_all(fd_, s) == 0; }
+  // MSG_NOSIGNAL: an MTA that hung up is an error here, never a SIGPIPE for the daemon.
+  bool send(std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      s.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
   const std::string& extensions() const { return extensions_; }
 
  private:
@@ -166,8 +175,10 @@ DsnSender::Clock::time_point DsnSender::pass() {
     }
     if (!name.ends_with(delivery::kDsnSuffix)) continue;
     Pending p;
-    if (auto it = pending_.find(name); it != pending_.end()) p = it->second;
-    else p.next_try = now;  // new, or left from before a restart: try it now
+    if (auto it = pending_.find(name); it != pending_.end())
+      p = it->second;
+    else
+      p.next_try = now;  // new, or left from before a restart: try it now
     if (p.next_try > now) {
       next = std::min(next, p.next_try);
       seen[name] = p;
@@ -177,11 +188,12 @@ DsnSender::Clock::time_point DsnSender::pass() {
     const std::string to = header ? header->recipient : std::string();
     // RFC 3461 §6.2 leaves the limit to the server; past dsn.max_age the report is given up loudly.
     if (age > settings_.max_age) {
-      log_event(spdlog::level::err, {{"dsn", "expired"},
-                                     {"to", "<" + to + ">"},
-                                     {"file", name},
-                                     {"attempts", std::to_string(p.attempts), LogField::Kind::number},
-                                     {"reason", "not submitted within dsn.max_age; report removed", LogField::Kind::quoted}});
+      log_event(spdlog::level::err,
+                {{"dsn_report", "expired"},
+                 {"to", "<" + to + ">"},
+                 {"file", name},
+                 {"attempts", std::to_string(p.attempts), LogField::Kind::number},
+                 {"reason", "not submitted within dsn.max_age; report removed", LogField::Kind::quoted}});
       fsys::remove(entry.path(), ec);
       continue;
     }
@@ -189,7 +201,7 @@ DsnSender::Clock::time_point DsnSender::pass() {
     ++p.attempts;
     if (why.empty()) {
       fsys::remove(entry.path(), ec);
-      log_event(spdlog::level::info, {{"dsn", "sent"},
+      log_event(spdlog::level::info, {{"dsn_report", "sent"},
                                       {"to", "<" + to + ">"},
                                       {"file", name},
                                       {"via", method()},
@@ -204,12 +216,13 @@ DsnSender::Clock::time_point DsnSender::pass() {
     next = std::min(next, p.next_try);
     seen[name] = p;
     log_event(spdlog::level::warn,
-              {{"dsn", "deferred"},
+              {{"dsn_report", "deferred"},
                {"to", "<" + to + ">"},
                {"file", name},
                {"via", method()},
                {"attempts", std::to_string(p.attempts), LogField::Kind::number},
-               {"retry_in", fmt::format("{:.3f}", std::chrono::duration<double>(delay).count()), LogField::Kind::number},
+               {"retry_in", fmt::format("{:.3f}", std::chrono::duration<double>(delay).count()),
+                LogField::Kind::number},
                {"reason", why, LogField::Kind::quoted}});
   }
   pending_ = std::move(seen);
@@ -221,7 +234,8 @@ std::string DsnSender::submit(const std::filesystem::path& file) {
   if (!header) return "cannot read the report";
   Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return std::string("open: ") + std::strerror(errno);
-  if (::lseek(fd.get(), static_cast<off_t>(header->offset), SEEK_SET) < 0) return std::string("lseek: ") + std::strerror(errno);
+  if (::lseek(fd.get(), static_cast<off_t>(header->offset), SEEK_SET) < 0)
+    return std::string("lseek: ") + std::strerror(errno);
   return settings_.sendmail.empty() ? submit_smtp(fd.get(), header->recipient)
                                     : submit_sendmail(fd.get(), header->recipient);
 }
@@ -243,9 +257,18 @@ std::string DsnSender::submit_sendmail(int fd, const std::string& recipient) {
   posix_spawn_file_actions_adddup2(&actions, fd, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   if (err.valid()) posix_spawn_file_actions_adddup2(&actions, err.get(), 2);
+  // The daemon ignores SIGPIPE; the command gets the default back, as if started from a shell.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) return args.front() + ": " + std::strerror(rc);
 
   int status = 0;
@@ -278,7 +301,8 @@ std::string DsnSender::submit_smtp(int fd, const std::string& recipient) {
   const bool v6 = settings_.smtp_host.find(':') != std::string::npos;
   Fd sock(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!sock.valid()) return std::string("socket: ") + std::strerror(errno);
-  timeval tv{static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(kSubmitTimeout).count() / 2), 0};
+  timeval tv{
+      static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(kSubmitTimeout).count() / 2), 0};
   ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int rc = -1;
@@ -302,8 +326,9 @@ std::string DsnSender::submit_smtp(int fd, const std::string& recipient) {
   auto step = [&](const std::string& command, int want) -> std::string {
     if (!command.empty() && !c.send(command + "\r\n")) return "write failed";
     const int code = c.reply(text);
-    if (code / 100 != want) return (command.empty() ? std::string("greeting") : command.substr(0, command.find(':'))) +
-                                   ": " + (code == 0 ? "connection lost" : text);
+    if (code / 100 != want)
+      return (command.empty() ? std::string("greeting") : command.substr(0, command.find(':'))) + ": " +
+             (code == 0 ? "connection lost" : text);
     return {};
   };
   char host[256] = "localhost";

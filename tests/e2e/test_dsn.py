@@ -70,9 +70,9 @@ class DsnWithSubmitter(DaemonTestCase):
         self.assertTrue(d.wait_log(r"DSN advertised"), d.log())
         self.send(d, "sender@example.org", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;alias@example.test"], "first")
         spool = os.path.join(d.mail_root, ".mailslot-dsn")
-        self.assertTrue(d.wait_log(r"dsn=queued to=<sender@example\.org> recipients=<bob@example\.test>"), d.log())
+        self.assertTrue(d.wait_log(r"dsn_report=queued to=<sender@example\.org> recipients=<bob@example\.test>"), d.log())
         # The stand-in exits 75: deferred with its reason, retried with back-off, the report kept.
-        self.assertTrue(d.wait_log(r"dsn=deferred .*attempts=2 .*reason=\".*exited 75: queue unavailable"), d.log())
+        self.assertTrue(d.wait_log(r"dsn_report=deferred .*attempts=2 .*reason=\".*exited 75: queue unavailable"), d.log())
         reports = [n for n in os.listdir(spool) if n.endswith(".dsn")]
         self.assertEqual(len(reports), 1, os.listdir(spool))
         # bob's copy names the original recipient (ORCPT) in X-Original-To.
@@ -86,7 +86,7 @@ class DsnWithSubmitter(DaemonTestCase):
         with open(d.config_path) as f:
             config_text = f.read()
         d2 = self.start_daemon(config_text=config_text, name="d")
-        self.assertTrue(d2.wait_log(r"dsn=sent to=<sender@example\.org> file=\S+ via=sendmail"), d2.log())
+        self.assertTrue(d2.wait_log(r"dsn_report=sent to=<sender@example\.org> file=\S+ via=sendmail"), d2.log())
         self.assertEqual([n for n in os.listdir(spool) if not n.startswith(".")], [])
         with open(self.out + ".args") as f:
             self.assertEqual(f.read().split("\n")[-3:-1], ["--", "sender@example.org"])
@@ -111,8 +111,8 @@ class DsnWithSubmitter(DaemonTestCase):
         self.send(d, "sender@example.org", ["NOTIFY=FAILURE,DELAY"], "failure")
         self.send(d, "sender@example.org", [], "plain")
         self.send(d, "sender@example.org", ["NOTIFY=SUCCESS"], "marker")  # the only one reported
-        self.assertTrue(d.wait_log(r"dsn=sent "), d.log())
-        self.assertEqual(len(re.findall(r"dsn=queued", d.log())), 1, d.log())
+        self.assertTrue(d.wait_log(r"dsn_report=sent "), d.log())
+        self.assertEqual(len(re.findall(r"dsn_report=queued", d.log())), 1, d.log())
         with open(self.out, "rb") as f:
             report = f.read()
         self.assertIn(b"Subject: marker", report)
@@ -189,7 +189,7 @@ class PostfixAliasDsn(DaemonTestCase):
                         self.why())
         # Queued by mailslot, submitted through Postfix's sendmail with a null sender, delivered
         # by Postfix through mailslot into the sender's mailbox.
-        self.assertTrue(self.d.wait_log(rf"dsn=sent to=<sender@virt\.test> .*via={self.SUBMIT}", 20), self.why())
+        self.assertTrue(self.d.wait_log(rf"dsn_report=sent to=<sender@virt\.test> .*via={self.SUBMIT}", 20), self.why())
         report = self.wait_one_notice()
         self.assertIn("Return-Path: <>\r\n", report)
         self.assertIn("From: Mail Delivery System <MAILER-DAEMON@mx.test>", report)
@@ -217,7 +217,7 @@ class PostfixAliasDsn(DaemonTestCase):
         notice = self.wait_one_notice()
         self.assertRegex(notice, r"Original-Recipient: rfc822; ?alias@virt\.test")
         self.assertIn("Action: expanded", notice)
-        self.assertNotIn("dsn=queued", self.d.log())
+        self.assertNotIn("dsn_report=queued", self.d.log())
 
 
 @unittest.skipIf(pf.available(), pf.available() or "")

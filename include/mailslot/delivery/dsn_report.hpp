@@ -24,10 +24,10 @@ struct DsnReportInput {
   std::string reverse_path;  // the report goes to it (never empty: no DSN for MAIL FROM:<>)
   std::optional<std::string> envid;
   lmtp::DsnRet ret = lmtp::DsnRet::unspecified;
-  bool smtputf8 = false;     // RFC 6533: UTF-8 addresses and headers use the "global" types
+  bool smtputf8 = false;  // RFC 6533: UTF-8 addresses and headers use the "global" types
   std::chrono::system_clock::time_point arrival;  // Arrival-Date
   std::chrono::system_clock::time_point now;      // Date:
-  std::string unique;        // makes the Message-ID and the MIME boundary unique (e.g. the session id)
+  std::string unique;  // makes the Message-ID and the MIME boundary unique (e.g. the session id)
   std::vector<DsnRecipient> recipients;  // one per-recipient block each, Action: delivered
 };
 
@@ -49,7 +49,8 @@ DsnReport success_dsn(const DsnReportInput& in);
 // duplicate suppressed because it was delivered earlier: that delivery was the one to report),
 // with NOTIFY containing SUCCESS, and only when the reverse-path is not null (RFC 3461 §5.2.1,
 // RFC 5321 §4.5.5: never a report to MAIL FROM:<>). Indices into envelope.recipients.
-std::vector<std::size_t> success_dsn_recipients(const Envelope& envelope, const std::vector<Outcome>& outcomes);
+std::vector<std::size_t> success_dsn_recipients(const Envelope& envelope,
+                                                const std::vector<Outcome>& outcomes);
 
 // The input for those recipients of `envelope`.
 DsnReportInput success_dsn_input(const Envelope& envelope, const std::vector<std::size_t>& recipients);

@@ -25,8 +25,10 @@ void prepare_dsn_spool(const std::filesystem::path& spool);
 // into `spool` and returns its path (nullopt when none is due). The returned content (RET) is read
 // from the first copy just delivered; when no copy can be read the report goes without it. On a
 // write failure returns nullopt and sets `error` (the caller logs it: the deliveries stand).
-std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::path& spool, const Envelope& envelope,
-                                                       const std::vector<Outcome>& outcomes, std::string& error);
+std::optional<std::filesystem::path> spool_success_dsn(const std::filesystem::path& spool,
+                                                       const Envelope& envelope,
+                                                       const std::vector<Outcome>& outcomes,
+                                                       std::string& error);
 
 // A report read back for submission: the recipient from the first line and the offset where the
 // report begins.

@@ -38,7 +38,9 @@ Envelope sample() {
 
 std::vector<Outcome> delivered(std::size_t n) { return std::vector<Outcome>(n, Outcome::ok("/nonexistent")); }
 
-std::string whole(const DsnReport& r, std::string_view content) { return r.head + std::string(content) + r.tail; }
+std::string whole(const DsnReport& r, std::string_view content) {
+  return r.head + std::string(content) + r.tail;
+}
 
 TEST(DsnReport, StructureAndHeaders) {
   const Envelope e = sample();
@@ -52,8 +54,9 @@ TEST(DsnReport, StructureAndHeaders) {
   EXPECT_NE(head.find("Message-ID: <abc-000001.1.dsn@mail.example.test>\r\n"), std::string::npos);
   EXPECT_TRUE(std::regex_search(head, std::regex("Date: \\w{3}, \\d\\d \\w{3} \\d{4} ")));
   std::smatch b;
-  ASSERT_TRUE(std::regex_search(head, b, std::regex(
-      "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"([^\"]+)\"")));
+  ASSERT_TRUE(std::regex_search(
+      head, b,
+      std::regex("Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"([^\"]+)\"")));
   const std::string boundary = b[1];
   // Three parts and the closing delimiter, in order.
   const auto p1 = m.find("--" + boundary + "\r\nContent-Type: text/plain");
@@ -171,7 +174,8 @@ TEST(DsnSpool, WritesTheReportWithTheDeliveredCopy) {
   prepare_dsn_spool(dir / "spool");
   const auto copy = dir / "copy";
   {
-    std::ofstream(copy, std::ios::binary) << "Return-Path: <alice@example.org>\r\nSubject: caf\xc3\xa9\r\n\r\nbody line\r\n";
+    std::ofstream(copy, std::ios::binary)
+        << "Return-Path: <alice@example.org>\r\nSubject: caf\xc3\xa9\r\n\r\nbody line\r\n";
   }
   Envelope e = sample();
   std::vector<Outcome> o = {Outcome::ok(copy.string()), Outcome::temporary("no")};
