@@ -130,6 +130,11 @@ int main(int argc, char** argv) {
       spdlog::info("DSN advertised: success reports go through {} (spool {})",
                    cfg.dsn.sendmail.empty() ? "smtp " + cfg.dsn.smtp : "sendmail " + cfg.dsn.sendmail.front(),
                    cfg.dsn.spool.string());
+      // Issue #5 runs the daemon with no_new_privs after the drop: the set-group-ID postdrop behind
+      // Postfix's sendmail (and Exim's set-user-ID binary) then runs without its privileges.
+      if (!cfg.user.empty() && !cfg.dsn.sendmail.empty())
+        spdlog::warn("dsn.sendmail with server.user: the command runs with no_new_privs and cannot use set-user/group-ID "
+                     "helpers (Postfix's postdrop, Exim); dsn.smtp works in every case");
     } else {
       spdlog::info("DSN not advertised: no [dsn] sendmail or smtp to submit success reports with (RFC 3461 §6.2.1)");
     }
