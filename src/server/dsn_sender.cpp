@@ -47,13 +47,14 @@ class SmtpClient {
   explicit SmtpClient(int fd) : fd_(fd) {}
   // One reply, multi-line aware; its code (0 on I/O failure). `text` gets the last line.
   int reply(std::string& text) {
+    lines_.clear();
     for (int lines = 0; lines < 1000; ++lines) {
       std::string line;
       if (!read_line(line)) return 0;
       text = line;
       if (line.size() < 3) return 0;
+      lines_ += (line.size() > 4 ? line.substr(4) : std::string()) + "\n";
       if (line.size() == 3 || line[3] == ' ') return std::atoi(line.substr(0, 3).c_str());
-      extensions_ += line.substr(4) + "\n";
     }
     return 0;
   }
@@ -67,7 +68,8 @@ class SmtpClient {
     }
     return true;
   }
-  const std::string& extensions() const { return extensions_; }
+  // The text of every line of the last reply (after EHLO: the domain, then one extension a line).
+  const std::string& extensions() const { return lines_; }
 
  private:
   bool read_line(std::string& line) {
@@ -88,7 +90,7 @@ class SmtpClient {
   }
   int fd_;
   std::string buf_;
-  std::string extensions_;
+  std::string lines_;
 };
 
 bool has_extension(const std::string& ehlo, std::string_view name) {

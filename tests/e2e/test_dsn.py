@@ -12,9 +12,12 @@ expanded the alias, Postfix's "expanded" notice (Postfix then passes NOTIFY with
 mailslot submits through Postfix's sendmail (PostfixAliasDsn) or its smtpd (PostfixDsnOverSmtp)."""
 
 import os
+import pwd
 import re
 import smtplib
+import socketserver
 import stat
+import threading
 import unittest
 
 from harness import DaemonTestCase, default_config, merge_config, render_config, wait_until
@@ -117,6 +120,91 @@ class DsnWithSubmitter(DaemonTestCase):
             report = f.read()
         self.assertIn(b"Subject: marker", report)
         self.assertEqual(len(d.files("bob")), 4)
+
+
+class SmtpSink(socketserver.ThreadingTCPServer):
+    """A loopback SMTP server that keeps what it is sent: (MAIL FROM line, RCPT line, data)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.received = []
+        self.got = threading.Event()
+        super().__init__(("127.0.0.1", 0), SmtpSinkHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class SmtpSinkHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(b"220 sink.test ESMTP\r\n")
+        mail = rcpt = None
+        for _ in range(100):  # bounded: one report per connection
+            line = self.rfile.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                self.wfile.write(b"250-sink.test\r\n250 8BITMIME\r\n")
+            elif verb == b"MAIL":
+                mail = line.decode().strip()
+                self.wfile.write(b"250 2.1.0 ok\r\n")
+            elif verb == b"RCPT":
+                rcpt = line.decode().strip()
+                self.wfile.write(b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                self.wfile.write(b"354 go on\r\n")
+                data = b""
+                while not data.endswith(b"\r\n.\r\n"):
+                    chunk = self.rfile.readline()
+                    if not chunk:
+                        return
+                    data += chunk
+                self.server.received.append((mail, rcpt, data))
+                self.wfile.write(b"250 2.0.0 queued\r\n")
+                self.server.got.set()
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"502 5.5.1 no\r\n")
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class DsnAsUserOverSmtp(DaemonTestCase):
+    def test_runs_as_server_user_submits_over_smtp_with_dot_stuffing(self):
+        # Started as root with server.user = nobody: the spool is created and written as nobody, the
+        # report leaves over SMTP with MAIL FROM:<>, and a body line starting with "." survives.
+        sink = SmtpSink()
+        self.addCleanup(sink.server_close)
+        self.addCleanup(sink.shutdown)
+        nobody = pwd.getpwnam("nobody")
+        workdir = os.path.join(self.tmp, "d")
+        os.makedirs(os.path.join(workdir, "mail"))
+        os.chown(os.path.join(workdir, "mail"), nobody.pw_uid, nobody.pw_gid)
+        for p in (self.tmp, workdir):
+            os.chmod(p, 0o755)
+        cfg = merge_config(default_config(), {"server": {"listen": ["127.0.0.1:0"], "user": "nobody",
+                                                         "allow_root": False}})
+        text = render_config(cfg) + f'\n[dsn]\nsmtp = "127.0.0.1:{sink.server_address[1]}"\n'
+        d = self.start_daemon(config_text=text)
+        self.assertTrue(d.wait_log(r"DSN advertised: success reports go through smtp"), d.log())
+        with smtplib.LMTP(d.host, d.port, timeout=10) as c:
+            c.ehlo("client.test")
+            self.assertEqual(c.mail("sender@example.org", ["RET=FULL"])[0], 250)
+            self.assertEqual(c.rcpt("bob@example.test", ["NOTIFY=SUCCESS"])[0], 250)
+            code, _ = c.data(b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n")
+            self.assertEqual(code, 250)
+        self.assertTrue(sink.got.wait(20), d.log())
+        self.assertTrue(d.wait_log(r"dsn_report=sent to=<sender@example\.org> .*via=smtp"), d.log())
+        spool = os.path.join(d.mail_root, ".mailslot-dsn")
+        self.assertEqual(os.stat(spool).st_uid, nobody.pw_uid)
+        mail, rcpt, data = sink.received[0]
+        self.assertEqual(mail, "MAIL FROM:<> BODY=8BITMIME")
+        self.assertEqual(rcpt, "RCPT TO:<sender@example.org>")
+        # Dot-stuffed on the wire (RFC 5321 §4.5.2): the returned message reads back as stored.
+        self.assertIn(b"\r\n..leading dot\r\n...two\r\nend\r\n", data)
+        self.assertIn(b"Content-Type: message/rfc822\r\n", data)
+        self.assertTrue(data.endswith(b"--\r\n.\r\n"), data[-200:])
 
 
 # docs/postfix.md's DSN block, with the test's domain and socket.
