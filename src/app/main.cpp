@@ -14,6 +14,7 @@
 
 #include "app.hpp"
 #include "mailslot/config/load.hpp"
+#include "mailslot/server/dsn_sender.hpp"
 #include "mailslot/server/server.hpp"
 #include "privileges.hpp"
 #include "recipients_setup.hpp"
@@ -122,6 +123,9 @@ int main(int argc, char** argv) {
   try {
     mailslot::app::check_privilege_policy(cfg);  // issue #5: refuse root without server.user / allow_root
     auto res = mailslot::app::build_resources(cfg);
+    // Issue #11: success DSNs. Declared before the server so it outlives every disk job.
+    std::unique_ptr<server::DsnSender> dsn;
+    if (cfg.dsn.enabled()) dsn = std::make_unique<server::DsnSender>(cfg.dsn);
     server::Server srv(res.config, res.recipients, res.store);
     // Issue #5: the TLS context joins the server's context (applied before the first accept).
     if (res.tls) srv.replace_context(server::Context{res.config, res.recipients, res.store, nullptr, nullptr, res.tls});
@@ -130,6 +134,21 @@ int main(int argc, char** argv) {
     // Issue #5: sockets bound (privileged ports, socket activation): now become server.user.
     const auto on_workers = [&](const std::function<void()>& f) { srv.disk().run_on_every_thread(cfg.disk_threads, f); };
     if (auto what = mailslot::app::drop_privileges(cfg, on_workers); !what.empty()) spdlog::info("{}", what);
+    // Issue #11: started as the user we now are, so the spool and the submitting command are its.
+    if (dsn) {
+      dsn->start();
+      srv.set_dsn_sender(dsn.get());
+      spdlog::info("DSN advertised: success reports go through {} (spool {})",
+                   cfg.dsn.sendmail.empty() ? "smtp " + cfg.dsn.smtp : "sendmail " + cfg.dsn.sendmail.front(),
+                   cfg.dsn.spool.string());
+      // Issue #5 runs the daemon with no_new_privs after the drop: the set-group-ID postdrop behind
+      // Postfix's sendmail (and Exim's set-user-ID binary) then runs without its privileges.
+      if (!cfg.user.empty() && !cfg.dsn.sendmail.empty())
+        spdlog::warn("dsn.sendmail with server.user: the command runs with no_new_privs and cannot use set-user/group-ID "
+                     "helpers (Postfix's postdrop, Exim); dsn.smtp works in every case");
+    } else {
+      spdlog::info("DSN not advertised: no [dsn] sendmail or smtp to submit success reports with (RFC 3461 §6.2.1)");
+    }
     if (!cfg.mail.fsync) spdlog::warn("mail.fsync = false: a 250 reply does NOT mean the message is durable");
 
     // SIGHUP: reload (the file is read and the resources built on the disk pool, never on

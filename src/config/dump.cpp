@@ -135,6 +135,12 @@ std::string to_toml(const Config& c) {
   o << "\n[duplicates]\nenabled = " << (c.duplicates.enabled ? "true" : "false") << "\n";
   o << "window = " << duration(c.duplicates.window) << "\n";
   o << "database = " << toml_string(c.duplicates.database.string()) << "\n";
+  o << "\n[dsn]\nsendmail = " << list(c.dsn.sendmail) << "\n";
+  o << "smtp = " << toml_string(c.dsn.smtp) << "\n";
+  o << "spool = " << toml_string(c.dsn.spool.string()) << "\n";
+  o << "retry = " << duration(c.dsn.retry) << "\n";
+  o << "retry_max = " << duration(c.dsn.retry_max) << "\n";
+  o << "max_age = " << duration(c.dsn.max_age) << "\n";
   // Issue #5: file names only; the key's content is never printed. sasl_options may hold
   // secrets (an LDAP bind password): their values are redacted.
   o << "\n[tls]\ncert = " << toml_string(c.tls.cert.string()) << "\n";

@@ -527,6 +527,37 @@ void read_duplicates(Reader& r, const toml::table& t, Config& c, const std::file
   r.unknown_keys(t, "duplicates");
 }
 
+// [dsn] (issue #11): success DSNs and how they are submitted.
+void read_dsn(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
+  r.string_list(t, "sendmail", "dsn.sendmail", c.dsn.sendmail);
+  r.string(t, "smtp", "dsn.smtp", c.dsn.smtp);
+  if (!c.dsn.sendmail.empty() && !c.dsn.smtp.empty())
+    r.problem(t.get("smtp"), "dsn.smtp", "set dsn.sendmail or dsn.smtp, not both");
+  if (!c.dsn.sendmail.empty() && (c.dsn.sendmail.front().empty() || c.dsn.sendmail.front().front() != '/'))
+    r.problem(t.get("sendmail"), "dsn.sendmail", "the command must be an absolute path");
+  if (!c.dsn.smtp.empty()) {
+    try {
+      Listener l = parse_listener(c.dsn.smtp);
+      if (l.kind != Listener::Kind::tcp) throw std::invalid_argument("must be a TCP address like \"127.0.0.1:25\"");
+      // The report is submitted with MAIL FROM:<> and no authentication: only to an MTA on this host.
+      if (!l.host.starts_with("127.") && l.host != "::1")
+        throw std::invalid_argument("must be a loopback address (127.0.0.0/8 or [::1])");
+      c.dsn.smtp_host = l.host;
+      c.dsn.smtp_port = l.port;
+    } catch (const std::invalid_argument& e) {
+      r.problem(t.get("smtp"), "dsn.smtp", e.what());
+    }
+  }
+  std::string spool;
+  r.string(t, "spool", "dsn.spool", spool);
+  if (!spool.empty()) c.dsn.spool = resolve(base_dir, spool);
+  r.duration(t, "retry", "dsn.retry", c.dsn.retry);
+  r.duration(t, "retry_max", "dsn.retry_max", c.dsn.retry_max);
+  r.duration(t, "max_age", "dsn.max_age", c.dsn.max_age);
+  if (c.dsn.retry_max < c.dsn.retry) r.problem(t.get("retry_max"), "dsn.retry_max", "must not be less than dsn.retry");
+  r.unknown_keys(t, "dsn");
+}
+
 // [tls] and [auth] (issue #5).
 void read_tls(Reader& r, const toml::table& t, Config& c, const std::filesystem::path& base_dir) {
   std::string cert, key, chain;
@@ -586,6 +617,8 @@ Config from_table(const toml::table& doc, std::string source, const std::filesys
   if (const auto* t = r.table(doc, "duplicates", "duplicates")) read_duplicates(r, *t, c, base_dir);
   if (c.duplicates.database.empty() && !c.mail.root.empty())
     c.duplicates.database = c.mail.root / ".mailslot-duplicates.sqlite";
+  if (const auto* t = r.table(doc, "dsn", "dsn")) read_dsn(r, *t, c, base_dir);
+  if (c.dsn.spool.empty() && !c.mail.root.empty()) c.dsn.spool = c.mail.root / ".mailslot-dsn";
   if (const auto* t = r.table(doc, "tls", "tls")) read_tls(r, *t, c, base_dir);
   if (const auto* t = r.table(doc, "auth", "auth")) read_auth(r, *t, c);
   r.unknown_keys(doc, "");

@@ -6,6 +6,9 @@
 #include <atomic>
 
 #include "mailslot/config/network.hpp"
+#include "mailslot/delivery/dsn_report.hpp"
+#include "mailslot/delivery/dsn_spool.hpp"
+#include "mailslot/server/dsn_sender.hpp"
 #include "mailslot/server/log_format.hpp"
 
 namespace mailslot::server {
@@ -124,7 +127,8 @@ Connection::~Connection() = default;
 
 lmtp::SessionOptions Connection::session_options() const {
   return with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
-                                            ctx_.config->extensions.smtputf8, false,
+                                            ctx_.config->extensions.smtputf8,
+                                            ctx_.dsn != nullptr,  // issue #11: only with a way to send success DSNs
                                             config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
                        ctx_, settings_);
 }
@@ -439,7 +443,9 @@ awaitable<void> Connection::commit_message() {
   // twice.
   const auto commit_started = Clock::now();
   committing_ = true;
-  std::vector<delivery::Outcome> outcomes = co_await ctx_.disk->run([this] {
+  std::optional<std::filesystem::path> dsn_file;
+  std::string dsn_error;
+  std::vector<delivery::Outcome> outcomes = co_await ctx_.disk->run([this, &dsn_file, &dsn_error] {
     if (!writer_) {
       if (auto failure = open_spool({})) {
         std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
@@ -447,7 +453,12 @@ awaitable<void> Connection::commit_message() {
       }
     }
     std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
-    return owned->commit();
+    std::vector<delivery::Outcome> results = owned->commit();
+    // Issue #11, RFC 3461 §6.2.1: NOTIFY=SUCCESS recipients get a "delivered" report. It is made
+    // durable in the DSN spool here, in the same job, while the copy it quotes (RET) is surely in
+    // new/; only submitting it is left to the background sender, after the replies.
+    if (ctx_.dsn != nullptr) dsn_file = delivery::spool_success_dsn(ctx_.dsn->spool(), envelope_, results, dsn_error);
+    return results;
   });
   committing_ = false;
   ctx_.metrics->commit_seconds.observe(Clock::now() - commit_started);
@@ -456,6 +467,7 @@ awaitable<void> Connection::commit_message() {
   outcomes.resize(rcpts.size(), delivery::Outcome{delivery::Outcome::Kind::temporary, 451, "4.3.0",
                                                   "Internal error: no delivery result", ""});
   log_deliveries(outcomes);
+  if (dsn_file || !dsn_error.empty()) log_dsn_queued(outcomes, dsn_file, dsn_error);
   std::vector<lmtp::Reply> replies;
   replies.reserve(outcomes.size());
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -499,6 +511,30 @@ void Connection::data_ended() {
   if (counted_in_data_) {
     counted_in_data_ = false;
     ctx_.metrics->sessions_in_data.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+// Issue #11: one line per success DSN written to the spool (or why it could not be).
+void Connection::log_dsn_queued(const std::vector<delivery::Outcome>& outcomes,
+                                const std::optional<std::filesystem::path>& file, const std::string& error) {
+  using K = LogField::Kind;
+  const auto which = delivery::success_dsn_recipients(envelope_, outcomes);
+  std::string rcpts;
+  for (std::size_t i : which) rcpts += (rcpts.empty() ? "<" : ",<") + envelope_.forward_paths[i] + ">";
+  if (file) {
+    log_event(spdlog::level::info, {{"session", envelope_.session_id},
+                                    {"dsn_report", "queued"},
+                                    {"to", "<" + envelope_.reverse_path + ">"},
+                                    {"recipients", rcpts},
+                                    {"file", file->filename().string()}});
+    ctx_.dsn->wake();
+  } else {
+    // The deliveries stand (their 250s go out); only the report is missing: say so loudly.
+    log_event(spdlog::level::err, {{"session", envelope_.session_id},
+                                   {"dsn_report", "failed"},
+                                   {"to", "<" + envelope_.reverse_path + ">"},
+                                   {"recipients", rcpts},
+                                   {"reason", error, K::quoted}});
   }
 }
 

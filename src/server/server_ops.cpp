@@ -27,9 +27,16 @@ void Server::replace_context(Context next) {
     next.disk = disk_.get();
     next.metrics = metrics_.get();
     std::lock_guard lock(ctx_mu_);
+    next.dsn = dsn_;
     config_ = next.config;
     ctx_ = std::move(next);
   });
+}
+
+void Server::set_dsn_sender(DsnSender* sender) {
+  std::lock_guard lock(ctx_mu_);
+  dsn_ = sender;
+  ctx_.dsn = sender;
 }
 
 Context Server::current_context() const {

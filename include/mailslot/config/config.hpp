@@ -106,6 +106,21 @@ struct Duplicates {
   std::filesystem::path database;  // "" = <mail.root>/.mailslot-duplicates.sqlite
 };
 
+// [dsn] (issue #11): success DSNs (RFC 3461 §6.2.1). DSN is advertised only when a submission
+// path is set: `sendmail` (a command; mailslot appends "--" and the recipient, the report on stdin)
+// or `smtp` (the local MTA on loopback, MAIL FROM:<>). Reports wait in `spool` until submitted.
+struct Dsn {
+  std::vector<std::string> sendmail;  // e.g. {"/usr/sbin/sendmail", "-i", "-f", "<>"}
+  std::string smtp;                   // e.g. "127.0.0.1:25"
+  std::string smtp_host;              // parsed from smtp
+  std::uint16_t smtp_port = 0;
+  std::filesystem::path spool;        // "" = <mail.root>/.mailslot-dsn
+  std::chrono::milliseconds retry{std::chrono::minutes(1)};    // first back-off, doubled per failure
+  std::chrono::milliseconds retry_max{std::chrono::hours(1)};  // back-off ceiling
+  std::chrono::milliseconds max_age{std::chrono::hours(24 * 5)};  // then given up (error log line)
+  bool enabled() const { return !sendmail.empty() || !smtp.empty(); }
+};
+
 // [tls] (issue #5): the server certificate, used by STARTTLS and implicit-TLS listeners.
 struct Tls {
   std::filesystem::path cert;   // PEM: the certificate, optionally followed by its chain
@@ -146,6 +161,7 @@ struct Config {
   Log log;                         // [log]
   Metrics metrics;                 // [metrics]
   Duplicates duplicates;           // [duplicates]
+  Dsn dsn;                         // [dsn] (issue #11)
   // Security (issue #5, docs/security.md).
   std::string user;                // [server] user: started as root, run as this user after binding
   std::string group;               // [server] group: default the user's primary group

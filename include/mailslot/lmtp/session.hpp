@@ -26,9 +26,9 @@ struct SessionOptions {
   // Extensions (docs/conformance.md). CHUNKING and BINARYMIME (RFC 3030) go together.
   bool chunking = true;
   bool smtputf8 = true;  // RFC 6531
-  // RFC 3461 DSN: RET/ENVID on MAIL, NOTIFY/ORCPT on RCPT. Off: advertising DSN obliges the final
-  // delivery server to send "delivered" DSNs for NOTIFY=SUCCESS (RFC 3461 §6.2.1), which mailslot
-  // does not do yet (issue #11). While off, the parameters get 555 like any unoffered one.
+  // RFC 3461 DSN: RET/ENVID on MAIL, NOTIFY/ORCPT on RCPT. Announcing it obliges us to send "delivered"
+  // DSNs for NOTIFY=SUCCESS (RFC 3461 §6.2.1): the daemon turns it on only when [dsn] can submit them
+  // (issue #11, server/dsn_sender.hpp). While off, the parameters get 555 like any unoffered one.
   bool dsn = false;
   // XFORWARD and XCLIENT (Postfix's XFORWARD_README / XCLIENT_README): offered only when the owner
   // says the client is trusted (config lmtp.xforward_from); otherwise refused with 550 5.7.0.

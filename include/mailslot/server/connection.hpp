@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +68,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<delivery::Outcome> open_spool(std::string_view more);  // runs on the disk pool
   void release_pending();
   void log_deliveries(const std::vector<delivery::Outcome>& outcomes);
+  void log_dsn_queued(const std::vector<delivery::Outcome>& outcomes, const std::optional<std::filesystem::path>& file,
+                      const std::string& error);  // issue #11
 
   Socket socket_;
   Context ctx_;

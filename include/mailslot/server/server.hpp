@@ -24,6 +24,7 @@ class context;
 namespace mailslot::server {
 
 class Connection;
+class DsnSender;
 
 // What a connection needs from its surroundings; immutable for the connection's lifetime.
 struct Context {
@@ -35,6 +36,9 @@ struct Context {
   // Issue #5: the TLS server context built from [tls] (null when no listener uses TLS); rebuilt
   // on reload like the rest, so a renewed certificate is used by new connections.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // Issue #11 ([dsn]): the success-DSN submitter; null when no submission path is configured
+  // (then DSN is not advertised). Set by the Server on every context.
+  DsnSender* dsn = nullptr;
 };
 
 class HttpServer;
@@ -79,6 +83,8 @@ class Server {
   // threads, metrics.listen) are not taken from `next`: the caller keeps them.
   void replace_context(Context next);
   Context current_context() const;
+  // Issue #11: the success-DSN submitter every context carries from now on (before run()).
+  void set_dsn_sender(DsnSender* sender);
   // "" when the listeners accept and mail.root is writable, else why not (checked on the disk
   // pool: a hanging file system never blocks the event loop).
   awaitable<std::string> health();
@@ -119,6 +125,7 @@ class Server {
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex ctx_mu_;  // guards ctx_ and config_ against replace_context()
   std::unique_ptr<HttpServer> http_;
+  DsnSender* dsn_ = nullptr;  // issue #11, under ctx_mu_
 };
 
 }  // namespace mailslot::server
