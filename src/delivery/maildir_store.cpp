@@ -403,8 +403,11 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   for (const Destination& d : *plan) destinations.push_back(d.failure ? nullptr : d.mailbox);
   auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations);
   const bool tempfail = opt_.quota_full_tempfail;
-  writer->admit = [plan, tempfail](std::size_t i, std::uint64_t size) -> std::optional<Outcome> {
+  writer->admit = [plan, tempfail, ignore = envelope.ignore_quota](std::size_t i,
+                                                                  std::uint64_t size) -> std::optional<Outcome> {
     const Destination& d = (*plan)[i];
+    // IGNOREQUOTA: no check; record() below still adds the copy to maildirsize.
+    if (d.rcpt < ignore.size() && ignore[d.rcpt]) return std::nullopt;
     return quota_admit(d.base, d.user_maildir, d.mailbox->quota, d.mailbox->uid, d.mailbox->gid, size, tempfail);
   };
   writer->record = [plan](std::size_t i, std::uint64_t size) {

@@ -104,11 +104,16 @@ Connection::Connection(Socket socket, Context ctx, Server& server, std::string c
       client_(std::move(client_address)),
       listener_(std::move(listener)),
       id_(next_session_id()),
-      session_(with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits,
-                                                  ctx_.config->extensions.chunking, ctx_.config->extensions.smtputf8,
-                                                  false,
-                                                  config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
-                             ctx_, settings)),
+      session_(with_security(
+          lmtp::SessionOptions{
+              .hostname = ctx_.config->hostname,
+              .limits = ctx_.config->limits,
+              .chunking = ctx_.config->extensions.chunking,
+              .smtputf8 = ctx_.config->extensions.smtputf8,
+              .xforward = config::client_in_networks(client_, ctx_.config->extensions.xforward_from),
+              .ignorequota = config::client_in_networks(client_, ctx_.config->extensions.ignorequota_from),
+              .ignorequota_authenticated = ctx_.config->extensions.ignorequota_authenticated},
+          ctx_, settings)),
       command_buf_(std::make_unique_for_overwrite<char[]>(kCommandReadSize)),
       timer_(socket_.get_executor()),
       deadline_(Clock::now()),
@@ -334,6 +339,7 @@ awaitable<void> Connection::open_message() {
     envelope_.original_recipients.push_back(rcpt.orcpt && rcpt.orcpt->is_rfc822() ? rcpt.orcpt->address : "");
     envelope_.forward_paths.push_back(rcpt.forward_path.mailbox.to_string());
     envelope_.dsn_notify.push_back(rcpt.notify);
+    envelope_.ignore_quota.push_back(rcpt.ignore_quota);
   }
   envelope_.dsn_envid = txn.dsn_envid;
   envelope_.dsn_ret = txn.dsn_ret;
@@ -511,6 +517,8 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
       fields.push_back({"orig_client", fwd.name.empty() ? fwd.addr : fwd.name + "[" + fwd.addr + "]", K::quoted});
       if (!fwd.helo.empty()) fields.push_back({"orig_helo", fwd.helo, K::quoted});
     }
+    // IGNOREQUOTA from a trusted client (issue #11): the quota was not enforced for this copy.
+    if (i < envelope_.ignore_quota.size() && envelope_.ignore_quota[i]) fields.push_back({"ignorequota", "yes"});
     if (o.duplicate) fields.push_back({"duplicate", "suppressed"});  // issue #11: not written again
     log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }
