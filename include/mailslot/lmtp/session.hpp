@@ -191,9 +191,9 @@ class Session {
   void on_auth(const Command& c);
   void process_auth_response(std::string_view line);
   std::optional<Reply> security_refusal() const;  // MAIL before STARTTLS/AUTH when required
-  bool ignorequota_offered() const;  // IGNOREQUOTA announced in LHLO
-  bool ignorequota_allowed() const;  // and honoured now (trusted, or authenticated)
   std::string security_capabilities() const;      // LHLO lines for STARTTLS and AUTH
+  bool ignorequota_offered() const;               // IGNOREQUOTA announced in LHLO
+  bool ignorequota_allowed() const;               // and honoured now (trusted, or authenticated)
 
   SessionOptions opt_;
   State state_ = State::greeted;
