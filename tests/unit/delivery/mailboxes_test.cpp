@@ -184,6 +184,12 @@ TEST_F(MailboxesTest, IgnoreQuotaDeliversPastTheLimitAndStillCounts) {
   EXPECT_EQ(total, 2) << size;
   // The usage stays right: the next message without the flag is still refused.
   EXPECT_EQ(deliver(s, envelope({full}), kBody)[0].code, 552);
+  // The same Maildir named twice, the flag on the second RCPT only: its one copy serves both.
+  Envelope twice = envelope({full, full});
+  twice.ignore_quota = {false, true};
+  const auto both = deliver(s, twice, kBody);
+  EXPECT_TRUE(both[0].delivered() && both[1].delivered()) << both[0].text << " / " << both[1].text;
+  EXPECT_EQ(list_dir(md("gus") / "new").size(), 3u);
   EXPECT_TRUE(list_dir(md("gus") / "tmp").empty());
 }
 
