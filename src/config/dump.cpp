@@ -130,6 +130,8 @@ std::string to_toml(const Config& c) {
   o << "chunking = " << (c.extensions.chunking ? "true" : "false") << "\n";
   o << "smtputf8 = " << (c.extensions.smtputf8 ? "true" : "false") << "\n";
   o << "xforward_from = " << list(c.extensions.xforward_from) << "\n";
+  o << "ignorequota_from = " << list(c.extensions.ignorequota_from) << "\n";
+  o << "ignorequota_authenticated = " << (c.extensions.ignorequota_authenticated ? "true" : "false") << "\n";
   o << "\n[log]\nformat = " << toml_string(c.log.format) << "\n";
   o << "\n[metrics]\nlisten = " << toml_string(c.metrics.listen) << "\n";
   o << "\n[duplicates]\nenabled = " << (c.duplicates.enabled ? "true" : "false") << "\n";

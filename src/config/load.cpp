@@ -514,6 +514,14 @@ void read_lmtp(Reader& r, const toml::table& t, Config& c) {
   } catch (const std::invalid_argument& e) {
     r.problem(t.get("xforward_from"), "lmtp.xforward_from", std::string(e.what()) + " (or \"unix\")");
   }
+  // IGNOREQUOTA (issue #11): the same kind of trust list as xforward_from.
+  r.string_list(t, "ignorequota_from", "lmtp.ignorequota_from", c.extensions.ignorequota_from);
+  try {
+    check_network_list(c.extensions.ignorequota_from);
+  } catch (const std::invalid_argument& e) {
+    r.problem(t.get("ignorequota_from"), "lmtp.ignorequota_from", std::string(e.what()) + " (or \"unix\")");
+  }
+  r.boolean(t, "ignorequota_authenticated", "lmtp.ignorequota_authenticated", c.extensions.ignorequota_authenticated);
   r.unknown_keys(t, "lmtp");
 }
 

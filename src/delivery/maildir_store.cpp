@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "mailslot/delivery/delivery_plan.hpp"
@@ -403,8 +404,18 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   for (const Destination& d : *plan) destinations.push_back(d.failure ? nullptr : d.mailbox);
   auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations);
   const bool tempfail = opt_.quota_full_tempfail;
-  writer->admit = [plan, tempfail](std::size_t i, std::uint64_t size) -> std::optional<Outcome> {
+  // IGNOREQUOTA: the Maildirs (normalised) of the RCPTs that carry it. One copy serves every RCPT
+  // with the same Maildir (first_with_same_maildir), so that copy is admitted when any of them does.
+  std::unordered_set<std::string> unlimited;
+  for (const Destination& d : *plan) {
+    if (!d.failure && d.rcpt < envelope.ignore_quota.size() && envelope.ignore_quota[d.rcpt])
+      unlimited.insert(normal(d.mailbox->maildir).string());
+  }
+  writer->admit = [plan, tempfail, unlimited = std::move(unlimited)](std::size_t i,
+                                                                     std::uint64_t size) -> std::optional<Outcome> {
     const Destination& d = (*plan)[i];
+    // No check; record() below still adds the copy to maildirsize, so the usage stays right.
+    if (!unlimited.empty() && unlimited.count(normal(d.mailbox->maildir).string()) != 0) return std::nullopt;
     return quota_admit(d.base, d.user_maildir, d.mailbox->quota, d.mailbox->uid, d.mailbox->gid, size, tempfail);
   };
   writer->record = [plan](std::size_t i, std::uint64_t size) {

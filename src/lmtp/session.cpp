@@ -231,7 +231,8 @@ void Session::recipient_checked(RecipientVerdict verdict) {
   // Only a 2xx accepts the recipient (RFC 5321 §4.3.2: RCPT has no 3xx reply).
   if (is_2xx(verdict.reply)) {
     txn_.recipients.push_back(Recipient{std::move(req.forward_path), std::move(req.params),
-                                        std::move(verdict.resolved), pending_notify_, std::move(pending_orcpt_)});
+                                        std::move(verdict.resolved), pending_notify_, std::move(pending_orcpt_),
+                                        req.ignore_quota});
   }
   pending_notify_ = 0;
   pending_orcpt_.reset();

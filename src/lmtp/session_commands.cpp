@@ -147,6 +147,7 @@ void Session::on_lhlo(const Command& c) {
   if (opt_.smtputf8) capabilities += "\nSMTPUTF8";               // RFC 6531 §3.2
   if (opt_.dsn) capabilities += "\nDSN";                         // RFC 3461 §4
   if (opt_.xforward) capabilities += "\nXFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\nXCLIENT NAME ADDR PORT PROTO HELO LOGIN";
+  if (ignorequota_offered()) capabilities += "\nIGNOREQUOTA";  // Cyrus lmtpd (session_security.cpp)
   capabilities += security_capabilities();                       // STARTTLS, AUTH (issue #5)
   reply({250, "", capabilities});
 }
@@ -220,8 +221,22 @@ void Session::on_rcpt(const Command& c) {
     reply({503, "5.5.1", "RCPT not allowed after BDAT"});
     return;
   }
-  Recipient extras;  // NOTIFY and ORCPT (RFC 3461 §4.1, §4.2)
+  Recipient extras;  // NOTIFY and ORCPT (RFC 3461 §4.1, §4.2), IGNOREQUOTA
   for (const Param& p : c.params) {
+    // IGNOREQUOTA (draft-murchison-lmtp-ignorequota §2, Cyrus lmtpd): a bare keyword, no value.
+    // Where it is not announced it falls through to the 555 of any parameter not offered.
+    if (p.keyword == "IGNOREQUOTA" && ignorequota_offered()) {
+      if (p.value || extras.ignore_quota) {
+        reply({501, "5.5.4", "Bad IGNOREQUOTA parameter"});
+        return;
+      }
+      if (!ignorequota_allowed()) {  // RFC 4954 §6: the action needs authentication
+        reply({530, "5.7.0", "Authentication required"});
+        return;
+      }
+      extras.ignore_quota = true;
+      continue;
+    }
     if (auto refusal = apply_rcpt_extension_param(p, extras, txn_, opt_)) {
       reply(*refusal);
       return;
@@ -240,7 +255,7 @@ void Session::on_rcpt(const Command& c) {
   // The answer (and the reply) waits for the owner's verdict; later pipelined commands wait too.
   pending_notify_ = extras.notify;
   pending_orcpt_ = std::move(extras.orcpt);
-  request_ = CheckRecipient{c.path, c.params};
+  request_ = CheckRecipient{c.path, c.params, extras.ignore_quota};
 }
 
 void Session::on_data(const Command&) {

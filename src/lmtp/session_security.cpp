@@ -49,6 +49,18 @@ std::optional<Reply> Session::security_refusal() const {
   return std::nullopt;
 }
 
+// IGNOREQUOTA lets a client write past a user's quota, so only a client the owner trusts may use
+// it: one from lmtp.ignorequota_from, or (lmtp.ignorequota_authenticated) one that has passed
+// AUTH. It is announced before AUTH too, because clients (Exim's smtp transport) decide from the
+// one LHLO reply whether to send it; RCPT ... IGNOREQUOTA before AUTH then gets 530 5.7.0.
+bool Session::ignorequota_offered() const {
+  return opt_.ignorequota || (opt_.ignorequota_authenticated && opt_.auth != AuthPolicy::off);
+}
+
+bool Session::ignorequota_allowed() const {
+  return opt_.ignorequota || (opt_.ignorequota_authenticated && authenticated_);
+}
+
 void Session::on_starttls(const Command& c) {
   if (opt_.starttls == TlsPolicy::off) {
     on_not_implemented(c);

@@ -126,10 +126,15 @@ Connection::Connection(int in_fd, int out_fd, const Socket::executor_type& ex, C
 Connection::~Connection() = default;
 
 lmtp::SessionOptions Connection::session_options() const {
-  return with_security(lmtp::SessionOptions{ctx_.config->hostname, ctx_.config->limits, ctx_.config->extensions.chunking,
-                                            ctx_.config->extensions.smtputf8,
-                                            ctx_.dsn != nullptr,  // issue #11: only with a way to send success DSNs
-                                            config::client_in_networks(client_, ctx_.config->extensions.xforward_from)},
+  const auto& ext = ctx_.config->extensions;
+  return with_security(lmtp::SessionOptions{.hostname = ctx_.config->hostname,
+                                            .limits = ctx_.config->limits,
+                                            .chunking = ext.chunking,
+                                            .smtputf8 = ext.smtputf8,
+                                            .dsn = ctx_.dsn != nullptr,  // issue #11: only with a way to send success DSNs
+                                            .xforward = config::client_in_networks(client_, ext.xforward_from),
+                                            .ignorequota = config::client_in_networks(client_, ext.ignorequota_from),
+                                            .ignorequota_authenticated = ext.ignorequota_authenticated},
                        ctx_, settings_);
 }
 
@@ -372,6 +377,7 @@ awaitable<void> Connection::open_message() {
     envelope_.original_recipients.push_back(rcpt.orcpt && rcpt.orcpt->is_rfc822() ? rcpt.orcpt->address : "");
     envelope_.forward_paths.push_back(rcpt.forward_path.mailbox.to_string());
     envelope_.dsn_notify.push_back(rcpt.notify);
+    envelope_.ignore_quota.push_back(rcpt.ignore_quota);
   }
   envelope_.dsn_envid = txn.dsn_envid;
   envelope_.dsn_ret = txn.dsn_ret;
@@ -582,6 +588,8 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
       fields.push_back({"orig_client", fwd.name.empty() ? fwd.addr : fwd.name + "[" + fwd.addr + "]", K::quoted});
       if (!fwd.helo.empty()) fields.push_back({"orig_helo", fwd.helo, K::quoted});
     }
+    // IGNOREQUOTA from a trusted client (issue #11): the quota was not enforced for this copy.
+    if (i < envelope_.ignore_quota.size() && envelope_.ignore_quota[i]) fields.push_back({"ignorequota", "yes"});
     if (o.duplicate) fields.push_back({"duplicate", "suppressed"});  // issue #11: not written again
     log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
   }

@@ -24,7 +24,9 @@ awaitable<delivery::Resolution> Connection::resolve_recipient(const lmtp::CheckR
     res = recipients.resolve(address);
   }
   const auto& mail = ctx_.config->mail;
-  if (res.status != delivery::Resolution::Status::ok || !mail.rcpt_check_quota) co_return res;
+  // RCPT ... IGNOREQUOTA from a client allowed it (lmtp::Session decided): no quota check here,
+  // and the store skips its own at commit (Envelope::ignore_quota).
+  if (res.status != delivery::Resolution::Status::ok || !mail.rcpt_check_quota || r.ignore_quota) co_return res;
   // RFC 1870: with MAIL SIZE= the size is known now; without it, a mailbox already full is refused.
   const std::uint64_t size = session_.transaction().declared_size.value_or(0);
   const auto& root = mail.root;

@@ -1,5 +1,6 @@
 """STARTTLS (RFC 3207), implicit TLS and AUTH (RFC 4954, Cyrus SASL with a sasldb in a temp dir)
-against the real mailslotd, with Python's smtplib, swaks and a raw socket (issue #5)."""
+against the real mailslotd, with Python's smtplib, swaks and a raw socket (issue #5); and
+IGNOREQUOTA honoured only after AUTH with lmtp.ignorequota_authenticated (issue #11)."""
 
 import os
 import shutil
@@ -46,14 +47,14 @@ def read_reply(sock_file):
 
 @unittest.skipUnless(OPENSSL and SASLPASSWD2, "openssl and saslpasswd2 (sasl2-bin) needed: scripts/deps")
 class TlsAuth(DaemonTestCase):
-    def start(self, listen, extra=""):
+    def start(self, listen, extra="", mail=None):
         work = self.tmp
         if not hasattr(self, "cert"):
             self.cert, self.key = make_cert(work)
             self.sasldb = os.path.join(work, "sasldb2")
             subprocess.run([SASLPASSWD2, "-f", self.sasldb, "-p", "-c", "-u", "mx.test", "alice"],
                            input=b"s3cret", check=True, capture_output=True, timeout=30)
-        cfg = merge_config(default_config(), {"mail": {"users": ["alice", "bob"]}})
+        cfg = merge_config(default_config(), {"mail": {"users": ["alice", "bob"], **(mail or {})}})
         server = dict(cfg.pop("server"))
         server.pop("listen")
         text = render_config({"server": server, **cfg})
@@ -185,6 +186,30 @@ mech_list = "PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1"
         self.assertEqual(len(d.files("alice")), 1)
         d.wait_log(r"authenticated user=alice")
         d.wait_log(r"authentication failed mechanism=\S+ code=535 5\.7\.8 failures=1")
+
+    def test_ignorequota_only_after_auth(self):
+        # Issue #11: lmtp.ignorequota_authenticated; loopback is not in ignorequota_from, so only AUTH
+        # makes RCPT ... IGNOREQUOTA count. Announced before AUTH (clients read LHLO once).
+        d = self.start([{"address": '"127.0.0.1:0"', "starttls": '"offered"', "auth": '"optional"'}],
+                       extra="\n[lmtp]\nignorequota_authenticated = true\n", mail={"quota_messages": 1})
+        s = lmtp_client(d)
+        self.addCleanup(s.close)
+        self.assertTrue(s.has_extn("ignorequota"), s.esmtp_features)
+        s.sendmail("bob@example.net", ["alice@example.test"], MESSAGE)  # alice is now at her quota
+        self.assertEqual(s.mail("bob@example.net")[0], 250)
+        code, text = s.rcpt("alice@example.test", options=["IGNOREQUOTA"])
+        self.assertEqual((code, text[:5]), (530, b"5.7.0"))
+        s.rset()
+        s.starttls(context=client_context())
+        s.ehlo("client.test")
+        self.assertTrue(s.has_extn("ignorequota"), s.esmtp_features)
+        self.assertEqual(s.login("alice", "s3cret")[0], 235)
+        self.assertEqual(s.mail("bob@example.net")[0], 250)
+        self.assertEqual(s.rcpt("alice@example.test")[0], 552)
+        self.assertEqual(s.rcpt("alice@example.test", options=["IGNOREQUOTA"])[0], 250)
+        self.assertEqual(s.data(MESSAGE)[0], 250)
+        self.assertEqual(len(d.files("alice")), 2)
+        self.assertTrue(d.wait_log(r"to=<alice@example\.test>.*status=delivered.*ignorequota=yes"), d.log())
 
     @unittest.skipUnless(SWAKS, "swaks not installed")
     def test_swaks_tls_auth_plain(self):

@@ -11,6 +11,8 @@ USERS = ("alice", "bob", "carol", "sender")
 
 
 class VirtualUsersTestCase(DaemonTestCase):
+    extra_config = {}   # merged into the daemon's configuration (e.g. {"lmtp": {...}})
+
     def setUp(self):
         super().setUp()
         os.chmod(self.tmp, 0o755)   # the MTA's delivery agent (an unprivileged user) reaches the socket
@@ -18,6 +20,7 @@ class VirtualUsersTestCase(DaemonTestCase):
         self.users = os.path.join(self.tmp, "users")
         self.write_users(carol_messages=1)
         cfg = merge_config(default_config(), {"mail": {"quota_full_tempfail": True}})
+        cfg = merge_config(cfg, self.extra_config)
         text = render_config(cfg) + (
             '\n[domains."virt.test"]\nresolver = "passwd-file"\n'
             f'passwd_file = "{self.users}"\n')

@@ -84,6 +84,7 @@ Input split_input(const std::uint8_t* data, std::size_t size) {
   in.options.chunking = (h[9] & 0x01) == 0;
   in.options.smtputf8 = (h[9] & 0x02) == 0;
   in.options.dsn = (h[9] & 0x04) != 0;
+  in.options.ignorequota = (h[9] & 0x08) != 0;  // issue #11: RCPT ... IGNOREQUOTA accepted
   if (size > kHeader)
     in.client = std::string_view(reinterpret_cast<const char*>(data) + kHeader, size - kHeader);
   return in;

@@ -87,6 +87,10 @@ struct Extensions {
   // lmtp.xforward_from: clients allowed XFORWARD/XCLIENT (issue #8): "127.0.0.0/8", "::1",
   // "unix" (UNIX-socket peers). Empty: nobody (not announced).
   std::vector<std::string> xforward_from;
+  // IGNOREQUOTA on RCPT (issue #11, Cyrus lmtpd; Exim ignore_quota): clients allowed to deliver
+  // past a quota, same forms as xforward_from; and/or every client that passed AUTH.
+  std::vector<std::string> ignorequota_from;
+  bool ignorequota_authenticated = false;
 };
 
 // Operations (issue #7): log format and the metrics/health HTTP listener.

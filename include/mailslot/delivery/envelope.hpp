@@ -71,6 +71,9 @@ struct Envelope {
   // forward-path as the client sent it (before any mapping of ours).
   bool x_original_to = false;
   std::vector<std::string> forward_paths;  // parallel to `recipients`: the RCPT address as sent
+  // IGNOREQUOTA (issue #11), parallel to `recipients` (may be shorter: missing means false): the
+  // store delivers past this recipient's quota, and still counts the copy in its maildirsize.
+  std::vector<bool> ignore_quota;
 };
 
 }  // namespace mailslot::delivery

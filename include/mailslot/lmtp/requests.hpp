@@ -18,6 +18,7 @@ namespace mailslot::lmtp {
 struct CheckRecipient {
   Path forward_path;
   Params params;
+  bool ignore_quota = false;  // RCPT ... IGNOREQUOTA from a client allowed it: no quota check
 };
 
 // DATA (or the first BDAT of a transaction) accepted by the state machine: create the spool for

@@ -33,6 +33,11 @@ struct SessionOptions {
   // XFORWARD and XCLIENT (Postfix's XFORWARD_README / XCLIENT_README): offered only when the owner
   // says the client is trusted (config lmtp.xforward_from); otherwise refused with 550 5.7.0.
   bool xforward = false;
+  // IGNOREQUOTA on RCPT (Cyrus lmtpd; Exim's lmtp transport `ignore_quota`): delivery past the
+  // mailbox quota. Only for a trusted client (config lmtp.ignorequota_from) or, with
+  // ignorequota_authenticated, one that has passed AUTH; announced only where it can be used.
+  bool ignorequota = false;
+  bool ignorequota_authenticated = false;
   // Issue #5 (session_security.cpp). STARTTLS (RFC 3207) per listener; tls_active: the
   // connection is already encrypted (implicit TLS, or after STARTTLS).
   enum class TlsPolicy { off, offered, required };
@@ -189,6 +194,8 @@ class Session {
   void process_auth_response(std::string_view line);
   std::optional<Reply> security_refusal() const;  // MAIL before STARTTLS/AUTH when required
   std::string security_capabilities() const;      // LHLO lines for STARTTLS and AUTH
+  bool ignorequota_offered() const;               // IGNOREQUOTA announced in LHLO
+  bool ignorequota_allowed() const;               // and honoured now (trusted, or authenticated)
 
   SessionOptions opt_;
   State state_ = State::greeted;

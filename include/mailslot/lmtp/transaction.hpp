@@ -24,6 +24,8 @@ struct Recipient {
   // RFC 3461 §4.1, §4.2 (only when the session offers DSN).
   unsigned notify = 0;  // dsn_notify bits; 0 when NOTIFY was not given
   std::optional<OriginalRecipient> orcpt;
+  // IGNOREQUOTA (Cyrus lmtpd): this recipient's quota is not enforced (usage is still counted).
+  bool ignore_quota = false;
 };
 
 struct Transaction {

@@ -46,5 +46,22 @@ TEST(Networks, ConfigKeyIsReadAndChecked) {
   }
 }
 
+// IGNOREQUOTA (issue #11): the same kind of list, and a switch for authenticated clients.
+TEST(Networks, IgnoreQuotaKeysAreReadAndChecked) {
+  const std::string base = "[server]\nlisten = [\"127.0.0.1:2424\"]\n[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n[lmtp]\n";
+  const Config c = load_string(base + "ignorequota_from = [\"unix\", \"::1\"]\nignorequota_authenticated = true\n");
+  EXPECT_EQ(c.extensions.ignorequota_from, (std::vector<std::string>{"unix", "::1"}));
+  EXPECT_TRUE(c.extensions.ignorequota_authenticated);
+  const Config d = load_string(base);  // defaults: nobody
+  EXPECT_TRUE(d.extensions.ignorequota_from.empty());
+  EXPECT_FALSE(d.extensions.ignorequota_authenticated);
+  try {
+    load_string(base + "ignorequota_from = [\"10.0.0.0/33\"]\n", "t.toml");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lmtp.ignorequota_from"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace mailslot::config

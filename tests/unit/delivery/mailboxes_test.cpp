@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <set>
+#include <sstream>
 #include <unistd.h>
 
 #include "mailslot/delivery/delivery_plan.hpp"
@@ -154,6 +155,42 @@ TEST_F(MailboxesTest, QuotaBytesCountsThisMessage) {
   ASSERT_TRUE(deliver(s, envelope({m}), kBody)[0].delivered());  // exactly at the limit
   EXPECT_EQ(deliver(s, envelope({m}), kBody)[0].code, 552);
   EXPECT_NE(read_file(md("fay") / "maildirsize").find(std::to_string(size) + " 1\n"), std::string::npos);
+}
+
+// IGNOREQUOTA (issue #11): the recipient flagged in the envelope is delivered past its quota and
+// the copy is still counted in maildirsize; the other recipient of the same message is refused.
+TEST_F(MailboxesTest, IgnoreQuotaDeliversPastTheLimitAndStillCounts) {
+  auto full = box("gus@example.test", md("gus"));
+  full->quota = {0, 1};  // one message
+  auto also = box("hal@example.test", md("hal"));
+  also->quota = {0, 1};
+  auto s = store();
+  ASSERT_TRUE(deliver(s, envelope({full}), kBody)[0].delivered());
+  ASSERT_TRUE(deliver(s, envelope({also}), kBody)[0].delivered());
+  // Without the flag: refused as before.
+  EXPECT_EQ(deliver(s, envelope({full}), kBody)[0].code, 552);
+  Envelope e = envelope({full, also});
+  e.ignore_quota = {true, false};
+  const auto out = deliver(s, e, kBody);
+  ASSERT_TRUE(out[0].delivered()) << out[0].text;
+  EXPECT_EQ(out[1].code, 552);
+  EXPECT_EQ(list_dir(md("gus") / "new").size(), 2u);
+  EXPECT_EQ(list_dir(md("hal") / "new").size(), 1u);
+  // maildirsize says two messages now (header "1C", then lines "<bytes> <count>").
+  const std::string size = read_file(md("gus") / "maildirsize");
+  std::istringstream lines(size.substr(size.find('\n') + 1));
+  long long bytes = 0, count = 0, total = 0;
+  while (lines >> bytes >> count) total += count;
+  EXPECT_EQ(total, 2) << size;
+  // The usage stays right: the next message without the flag is still refused.
+  EXPECT_EQ(deliver(s, envelope({full}), kBody)[0].code, 552);
+  // The same Maildir named twice, the flag on the second RCPT only: its one copy serves both.
+  Envelope twice = envelope({full, full});
+  twice.ignore_quota = {false, true};
+  const auto both = deliver(s, twice, kBody);
+  EXPECT_TRUE(both[0].delivered() && both[1].delivered()) << both[0].text << " / " << both[1].text;
+  EXPECT_EQ(list_dir(md("gus") / "new").size(), 3u);
+  EXPECT_TRUE(list_dir(md("gus") / "tmp").empty());
 }
 
 TEST_F(MailboxesTest, AliasTargetsOneOutcomePerRcpt) {

@@ -116,7 +116,7 @@ Transcript load(const std::filesystem::path& file) {
       else
         t.error = "line " + std::to_string(lineno) + ": unknown limit " + key;
     } else if (line.rfind("@option ", 0) == 0) {
-      // Extension switches of SessionOptions: chunking, smtputf8, dsn (value 0 or 1).
+      // Extension switches of SessionOptions: chunking, smtputf8, dsn, xforward, ignorequota (0 or 1).
       const std::string kv = line.substr(8);
       const auto eq = kv.find('=');
       const std::string key = kv.substr(0, eq);
@@ -129,6 +129,8 @@ Transcript load(const std::filesystem::path& file) {
         t.options.dsn = on;
       else if (key == "xforward")  // the client is in lmtp.xforward_from (issue #8)
         t.options.xforward = on;
+      else if (key == "ignorequota")  // the client is in lmtp.ignorequota_from (issue #11)
+        t.options.ignorequota = on;
       else
         t.error = "line " + std::to_string(lineno) + ": unknown option " + key;
     } else if (tag == "C:") {
