@@ -71,6 +71,9 @@ struct Envelope {
   // forward-path as the client sent it (before any mapping of ours).
   bool x_original_to = false;
   std::vector<std::string> forward_paths;  // parallel to `recipients`: the RCPT address as sent
+  // mail.per_recipient_headers: with several recipients, every copy is a file of its own with its
+  // recipient's Delivered-To, X-Original-To and "for <rcpt>" instead of one hard-linked file.
+  bool per_recipient_headers = false;
 };
 
 }  // namespace mailslot::delivery
