@@ -76,7 +76,8 @@ class MaildirWriter final : public MessageWriter {
  public:
   MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable,
                 std::shared_ptr<std::atomic<std::uint64_t>> swept, fs::Fd root,
-                std::vector<std::shared_ptr<const Mailbox>> recipients, std::vector<std::string> own_headers = {})
+                std::vector<std::shared_ptr<const Mailbox>> recipients,
+                std::vector<std::string> own_headers = {})
       : files_(opt.file_system),
         clock_(opt.clock),
         swept_(std::move(swept)),
@@ -316,8 +317,8 @@ class MaildirWriter final : public MessageWriter {
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
   // linkat() between held directory fds: neither side is looked up by path again.
-  int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target, std::uint64_t size,
-                    std::uint64_t vsize) const {
+  int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target,
+                    std::uint64_t size, std::uint64_t vsize) const {
     for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
       std::string to = next_unique_name(host_).with_sizes(size, vsize);
       const int err = files_->link(from_dir, from.c_str(), new_dir, to.c_str());
@@ -331,7 +332,9 @@ class MaildirWriter final : public MessageWriter {
   }
 
   // The bytes of the copy for destination `i`: its own header block and the spool (S=, quota).
-  std::uint64_t copy_size(std::size_t i) const { return own_headers_.empty() ? size_ : own_headers_[i].size() + size_; }
+  std::uint64_t copy_size(std::size_t i) const {
+    return own_headers_.empty() ? size_ : own_headers_[i].size() + size_;
+  }
 
   // Across file systems, and every copy with per-recipient headers: the same tmp/ → fsync → link
   // dance, in the recipient's own Maildir. The file is `prefix` (its header block, or nothing)
@@ -450,8 +453,8 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     for (const Destination& d : *plan) own_headers.push_back(trace_headers(envelope, d.rcpt));
   }
   const std::string headers = own_headers.empty() ? trace_headers(envelope) : std::string();
-  auto writer =
-      std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations, std::move(own_headers));
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations,
+                                                std::move(own_headers));
   const bool tempfail = opt_.quota_full_tempfail;
   writer->admit = [plan, tempfail](std::size_t i, std::uint64_t size) -> std::optional<Outcome> {
     const Destination& d = (*plan)[i];

@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "envelope_util.hpp"
 #include "mailslot/delivery/duplicates.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
-#include "mailslot/delivery/maildir_name.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
 #include "mailslot/delivery/trace_headers.hpp"
-#include "envelope_util.hpp"
 #include "test_util.hpp"
 
 namespace mailslot::delivery {
@@ -44,7 +43,9 @@ class PerRecipientHeadersTest : public ::testing::Test {
     return MaildirStore(o);
   }
   stdfs::path md(const std::string& user) const { return tmp_.path() / "example.test" / user / "Maildir"; }
-  std::shared_ptr<const Mailbox> rcpt(const std::string& user) const { return mailbox(user + "@example.test", md(user)); }
+  std::shared_ptr<const Mailbox> rcpt(const std::string& user) const {
+    return mailbox(user + "@example.test", md(user));
+  }
 
   Envelope three(bool per_recipient) const {
     Envelope e = testing::envelope({rcpt("ann"), rcpt("ben"), rcpt("cat")});
@@ -154,7 +155,8 @@ TEST_F(PerRecipientHeadersTest, ABodyOfMegabytesIsCopiedWhole) {
   const auto out = deliver(s, e, body);
   for (std::size_t i = 0; i < 3; ++i) {
     ASSERT_TRUE(out[i].delivered()) << out[i].text;
-    EXPECT_EQ(read_file(only_file(std::vector<std::string>{"ann", "ben", "cat"}[i])), trace_headers(e, i) + body);
+    EXPECT_EQ(read_file(only_file(std::vector<std::string>{"ann", "ben", "cat"}[i])),
+              trace_headers(e, i) + body);
   }
 }
 
