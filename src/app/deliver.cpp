@@ -122,6 +122,7 @@ int deliver(const std::string& config_path, const DeliverArgs& args) {
   env.session_id = "deliver-" + std::to_string(::getpid());
   env.received_at = std::chrono::system_clock::now();
   env.x_original_to = res.config->mail.x_original_to;
+  env.per_recipient_headers = res.config->mail.per_recipient_headers;
 
   std::vector<Result> results;
   std::vector<std::size_t> accepted;  // indexes into results, parallel to env.recipients

@@ -112,6 +112,7 @@ std::string to_toml(const Config& c) {
   o << "fold_case = " << (c.mail.fold_case ? "true" : "false") << "\n";
   o << "fsync = " << (c.mail.fsync ? "true" : "false") << "\n";
   o << "x_original_to = " << (c.mail.x_original_to ? "true" : "false") << "\n";
+  o << "per_recipient_headers = " << (c.mail.per_recipient_headers ? "true" : "false") << "\n";
   o << "recipient_delimiter = " << toml_string(c.mail.recipient_delimiter) << "\n";
   o << "detail_folders = " << toml_string(c.mail.detail_folders) << "\n";
   o << "aliases = " << toml_string(c.mail.aliases.string()) << "\n";

@@ -465,6 +465,7 @@ void read_mail(Reader& r, const toml::table& t, Config& c, const std::filesystem
   r.boolean(t, "fold_case", "mail.fold_case", c.mail.fold_case);
   r.boolean(t, "fsync", "mail.fsync", c.mail.fsync);
   r.boolean(t, "x_original_to", "mail.x_original_to", c.mail.x_original_to);
+  r.boolean(t, "per_recipient_headers", "mail.per_recipient_headers", c.mail.per_recipient_headers);
   read_mail_recipients(r, t, c, base_dir);
   if (c.mail.root.empty()) r.problem(&t, "mail.root", "is required: the directory all Maildirs live below");
   for (const auto& d : c.mail.domains) {

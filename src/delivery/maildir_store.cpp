@@ -58,6 +58,15 @@ path normal(const path& p) {
   return n;
 }
 
+// The size of `text` with every bare LF counted as CRLF (W=, see write_counted).
+std::uint64_t crlf_size(std::string_view text) {
+  std::uint64_t n = text.size();
+  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos; lf = text.find('\n', lf + 1)) {
+    if (lf == 0 || text[lf - 1] != '\r') ++n;
+  }
+  return n;
+}
+
 // A second descriptor for a directory the writer already holds (F_DUPFD_CLOEXEC: never leaks to a child).
 int dup_dir(const fs::Fd& from, fs::Fd& out) {
   out = fs::Fd(::fcntl(from.get(), F_DUPFD_CLOEXEC, 0));
@@ -68,7 +77,8 @@ class MaildirWriter final : public MessageWriter {
  public:
   MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable,
                 std::shared_ptr<std::atomic<std::uint64_t>> swept, fs::Fd root,
-                std::vector<std::shared_ptr<const Mailbox>> recipients)
+                std::vector<std::shared_ptr<const Mailbox>> recipients,
+                std::vector<std::string> own_headers = {})
       : files_(opt.file_system),
         clock_(opt.clock),
         swept_(std::move(swept)),
@@ -78,7 +88,8 @@ class MaildirWriter final : public MessageWriter {
         duplicates_(opt.duplicates),
         durable_(std::move(durable)),
         root_(std::move(root)),
-        recipients_(std::move(recipients)) {}
+        recipients_(std::move(recipients)),
+        own_headers_(std::move(own_headers)) {}
 
   // The destructor may unlink (blocking): by the MailStore contract, writers are used and destroyed
   // on the disk pool, never on the event loop.
@@ -159,7 +170,7 @@ class MaildirWriter final : public MessageWriter {
         out[i] = Outcome::duplicate_suppressed();
         continue;
       }
-      if (auto refused = recipients_[i] && admit ? admit(i, size_) : std::nullopt) {
+      if (auto refused = recipients_[i] && admit ? admit(i, copy_size(i)) : std::nullopt) {
         out[i] = std::move(*refused);
         continue;
       }
@@ -170,7 +181,7 @@ class MaildirWriter final : public MessageWriter {
     sync_new_dirs(pending, out);
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i || !out[i].delivered() || out[i].duplicate) continue;
-      if (record) record(i, size_);
+      if (record) record(i, copy_size(i));  // maildirsize: each copy's own size
       if (message_id) duplicates_->record(*message_id, normal(recipients_[i]->maildir).string(), now);
     }
     for (std::size_t i = 0; i < n; ++i) out[i] = out[first[i]];
@@ -220,7 +231,9 @@ class MaildirWriter final : public MessageWriter {
   }
 
   Failure close_spool() {
-    if (fsync_) {
+    // Per-recipient copies: the spool itself is never linked anywhere, so no name ever points at it
+    // and it needs no fsync; each copy made from it is fsynced before its link (copy_into).
+    if (fsync_ && own_headers_.empty()) {
       if (const int err = fs::fsync_fd(*files_, fd_.get())) return {err, "fsync"};
     }
     if (const int err = fs::close(*files_, fd_)) return {err, "close"};
@@ -255,20 +268,32 @@ class MaildirWriter final : public MessageWriter {
     if (normal(maildir) == spool_maildir_) {
       // The spool's own Maildir: the new/ opened with tmp/ at begin(), not resolved again.
       if (const int err = dup_dir(spool_new_, dirs.new_dir)) return outcome_from_errno(err, "open");
+      if (!own_headers_.empty()) {
+        if (const int err = dup_dir(spool_dir_, dirs.tmp)) return outcome_from_errno(err, "open");
+      }
     } else if (auto failure = open_dirs(mailbox, dirs)) {
       return *failure;
     }
     sweep_on_first_use(dirs);
     std::string target;
-    // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
-    int err = effective_owner(mailbox.uid) == spool_owner_
-                  ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target)
-                  : EPERM;
+    int err = 0;
     const char* what = "link";
-    // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
-    if ((err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
+    if (!own_headers_.empty()) {
+      // mail.per_recipient_headers: a file of its own, this recipient's header block then the body.
       const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
-      const Failure f = copy_into(dirs, target);
+      const Failure f = copy_into(dirs, own_headers_[index], target);
+      err = f.err;
+      what = f.what;
+    } else {
+      // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
+      err = effective_owner(mailbox.uid) == spool_owner_
+                ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target, size_, vsize_)
+                : EPERM;
+    }
+    // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
+    if (own_headers_.empty() && (err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
+      const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
+      const Failure f = copy_into(dirs, {}, target);
       err = f.err;
       what = f.what;
     }
@@ -293,9 +318,10 @@ class MaildirWriter final : public MessageWriter {
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
   // linkat() between held directory fds: neither side is looked up by path again.
-  int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target) const {
+  int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target,
+                    std::uint64_t size, std::uint64_t vsize) const {
     for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
-      std::string to = next_unique_name(host_).with_sizes(size_, vsize_);
+      std::string to = next_unique_name(host_).with_sizes(size, vsize);
       const int err = files_->link(from_dir, from.c_str(), new_dir, to.c_str());
       if (err == 0) {
         target = std::move(to);
@@ -306,8 +332,16 @@ class MaildirWriter final : public MessageWriter {
     return EEXIST;
   }
 
-  // Across file systems: the same tmp/ → fsync → link dance, in the recipient's own Maildir.
-  Failure copy_into(const MaildirDirs& dirs, std::string& target) const {
+  // The bytes of the copy for destination `i`: its own header block and the spool (S=, quota).
+  std::uint64_t copy_size(std::size_t i) const {
+    return own_headers_.empty() ? size_ : own_headers_[i].size() + size_;
+  }
+
+  // Across file systems, and every copy with per-recipient headers: the same tmp/ → fsync → link
+  // dance, in the recipient's own Maildir. The file is `prefix` (its header block, or nothing)
+  // followed by the spool, copied in the kernel (copy_file_range; read/write where it cannot). A
+  // reflink (FICLONERANGE) cannot be used: it needs block-aligned offsets, and the prefix is not.
+  Failure copy_into(const MaildirDirs& dirs, std::string_view prefix, std::string& target) const {
     int in_fd = -1;
     const int open_err = spool_read_.valid() ? 0
                                              : files_->open(spool_dir_.get(), spool_name_.c_str(),
@@ -320,13 +354,20 @@ class MaildirWriter final : public MessageWriter {
     if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, copy, out))
       return {err, "open"};
     Failure f;
-    if (const int err = fs::copy_file(*files_, in.get(), out.get())) f = {err, "copy"};
+    if (const int err = fs::write_all(*files_, out.get(), prefix)) f = {err, "write"};
+    if (!f.err) {
+      if (const int err = fs::copy_file(*files_, in.get(), out.get())) f = {err, "copy"};
+    }
     if (!f.err && fsync_) {
       if (const int err = fs::fsync_fd(*files_, out.get())) f = {err, "fsync"};
     }
     if (const int err = fs::close(*files_, out); !f.err && err) f = {err, "close"};
     if (!f.err) {
-      if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target)) f = {err, "link"};
+      // S= and W= are this copy's own: its header block is not the spool's.
+      const std::uint64_t size = prefix.size() + size_;
+      const std::uint64_t vsize = crlf_size(prefix) + vsize_;
+      if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target, size, vsize))
+        f = {err, "link"};
     }
     files_->unlink(dirs.tmp.get(), copy.c_str(), 0);  // new/ holds its own name for it now, or it failed
     return f;
@@ -353,6 +394,9 @@ class MaildirWriter final : public MessageWriter {
   const std::shared_ptr<DurableMaildirs> durable_;
   const fs::Fd root_;  // mail.root, opened once per transaction: every walk starts here
   const std::vector<std::shared_ptr<const Mailbox>> recipients_;
+  // Per destination, its own trace header block (mail.per_recipient_headers with several RCPTs);
+  // empty: the spool holds the shared headers and is hard-linked (single instance).
+  const std::vector<std::string> own_headers_;
   fs::Fd spool_dir_;  // tmp/ of the spool's Maildir
   fs::Fd spool_new_;  // new/ of the same Maildir
   path spool_maildir_;
@@ -402,7 +446,16 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   auto plan = std::make_shared<const std::vector<Destination>>(plan_destinations(envelope.recipients, opt_.root));
   std::vector<std::shared_ptr<const Mailbox>> destinations;
   for (const Destination& d : *plan) destinations.push_back(d.failure ? nullptr : d.mailbox);
-  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations);
+  // mail.per_recipient_headers with several RCPTs: the spool holds the body alone, and each copy
+  // gets the header block of the RCPT it came from (an alias's targets share their RCPT's). One RCPT:
+  // its headers are already its own, and the single-instance path below serves it unchanged.
+  std::vector<std::string> own_headers;
+  if (envelope.per_recipient_headers && envelope.recipients.size() > 1) {
+    for (const Destination& d : *plan) own_headers.push_back(trace_headers(envelope, d.rcpt));
+  }
+  const std::string headers = own_headers.empty() ? trace_headers(envelope) : std::string();
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations,
+                                                std::move(own_headers));
   const bool tempfail = opt_.quota_full_tempfail;
   // IGNOREQUOTA: the Maildirs (normalised) of the RCPTs that carry it. One copy serves every RCPT
   // with the same Maildir (first_with_same_maildir), so that copy is admitted when any of them does.
@@ -422,7 +475,6 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     const Destination& d = (*plan)[i];
     if (d.mailbox->quota.any()) quota_record(d.base, d.user_maildir, d.mailbox->uid, d.mailbox->gid, size);
   };
-  const std::string headers = trace_headers(envelope);
   // The first recipient's Maildir holds the spool; if it is unusable, the next one's may be, and
   // that recipient alone gets the error at commit time.
   std::optional<Outcome> last;

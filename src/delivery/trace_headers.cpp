@@ -1,10 +1,12 @@
 // Trace fields prepended to every stored copy (RFC 5321 §4.4, RFC 5322 §3.6.7), shaped like
-// Dovecot's (PEERS.md §1.5): Delivered-To and "for" only when the message has one recipient, so a
-// copy never reveals the other recipients of the transaction.
+// Dovecot's (PEERS.md §1.5): Delivered-To and "for" only when the copy belongs to one recipient, so a
+// copy never reveals the other recipients of the transaction. A copy shared by several (hard links)
+// gets none; with mail.per_recipient_headers every copy is its own file and gets its recipient's.
 #include "mailslot/delivery/trace_headers.hpp"
 
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <string_view>
 
 #include "mailslot/lmtp/utf8.hpp"
@@ -70,10 +72,14 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string trace_headers(const Envelope& e) {
-  const bool one = e.recipients.size() == 1 && e.recipients.front() != nullptr;
+namespace {
+
+// The trace block of a copy that belongs to RCPT `who` alone (nullopt: a copy shared by several).
+std::string build(const Envelope& e, std::optional<std::size_t> who) {
+  const bool one = who && *who < e.recipients.size() && e.recipients[*who] != nullptr;
+  const std::size_t r = one ? *who : 0;
   const bool u8 = e.smtputf8;
-  const std::string rcpt = one ? clean(e.recipients.front()->address, kMaxAddress, false, u8) : "";
+  const std::string rcpt = one ? clean(e.recipients[r]->address, kMaxAddress, false, u8) : "";
 
   std::string h;
   // RFC 5321 §4.4: the final delivery adds Return-Path with the reverse-path, "<>" for the null sender.
@@ -83,8 +89,8 @@ std::string trace_headers(const Envelope& e) {
   // copy. A hard-linked copy shared by several recipients cannot carry one per recipient, so
   // it gets none (docs/conformance.md).
   if (one && e.x_original_to) {
-    std::string original = e.original_recipients.empty() ? std::string() : e.original_recipients.front();
-    if (original.empty() && !e.forward_paths.empty()) original = e.forward_paths.front();
+    std::string original = r < e.original_recipients.size() ? e.original_recipients[r] : std::string();
+    if (original.empty() && r < e.forward_paths.size()) original = e.forward_paths[r];
     original = clean(original, kMaxAddress, false, u8);
     if (!original.empty()) h += "X-Original-To: " + original + "\r\n";
   }
@@ -110,5 +116,13 @@ std::string trace_headers(const Envelope& e) {
   h += "; " + rfc5322_date(e.received_at) + "\r\n";
   return h;
 }
+
+}  // namespace
+
+std::string trace_headers(const Envelope& e) {
+  return build(e, e.recipients.size() == 1 ? std::optional<std::size_t>(0) : std::nullopt);
+}
+
+std::string trace_headers(const Envelope& e, std::size_t rcpt) { return build(e, rcpt); }
 
 }  // namespace mailslot::delivery

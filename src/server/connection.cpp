@@ -383,6 +383,7 @@ awaitable<void> Connection::open_message() {
   envelope_.dsn_ret = txn.dsn_ret;
   envelope_.smtputf8 = txn.smtputf8;
   envelope_.x_original_to = ctx_.config->mail.x_original_to;
+  envelope_.per_recipient_headers = ctx_.config->mail.per_recipient_headers;
   envelope_.client_helo = session_.client_name();
   envelope_.client_address = client_ == "unix" || client_ == "stdio" ? std::string() : client_;
   if (client_ == "stdio") envelope_.client_name = "stdio";  // --stdio mode: "Received: from helo (stdio)"

@@ -58,11 +58,19 @@ class DovecotReads(DaemonTestCase):
         os.kill(pid, 9)
 
     def test_dovecot_lists_every_message_with_its_sizes(self):
+        self.deliver_and_fetch({}, ["bob"])
+
+    def test_dovecot_reads_per_recipient_copies(self):
+        # mail.per_recipient_headers: bob's and carol's copies of "two" are files of their own,
+        # with header blocks of different lengths; each must be listed with its own S= and W=.
+        self.deliver_and_fetch({"mail": {"per_recipient_headers": True}}, ["bob", "carol"])
+
+    def deliver_and_fetch(self, overrides, users_checked):
         if os.geteuid() != 0:
             self.skipTest("not root: cannot give the Maildirs to an unprivileged owner for Dovecot")
         if not (shutil.which("dovecot") and shutil.which("doveadm")):
             self.skipTest("Dovecot (dovecot-core) is not installed")
-        d = self.start_daemon({"server": {"log_level": "info"}})
+        d = self.start_daemon({"server": {"log_level": "info"}, **overrides})
         bare_lf = message("bare lf", ["crlf line"]) + b"bare\nlf\nlines\r\n"
         large = message("large", [f"{i:05d} " + "z" * 100 for i in range(1000)])
         for users, content in ((["bob"], message("plain", ["hello"])), (["bob"], bare_lf),
@@ -105,26 +113,28 @@ class DovecotReads(DaemonTestCase):
         self.assertEqual(r.returncode, 0, open(os.path.join(run, "start.log")).read())
         self.addCleanup(self.stop_dovecot, conf, os.path.join(run, "base", "master.pid"))
 
-        argv = ["doveadm", "-c", conf, "fetch", "-u", "bob@example.test",
-                "guid size.physical size.virtual", "mailbox", "INBOX", "all"]
-        for _ in range(50):  # bounded: the master's sockets are there at once in practice
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        seen = {}
-        for record in r.stdout.split("\f"):
-            fields = dict(line.split(": ", 1) for line in record.strip().splitlines() if ": " in line)
-            if fields:
-                seen[fields["guid"]] = (int(fields["size.physical"]), int(fields["size.virtual"]))
-        expected = {}
-        for path in files:
-            with open(path, "rb") as f:
-                data = f.read()
-            expected[os.path.basename(path)] = (len(data), virtual_size(data))
-        self.assertEqual(seen, expected)
-        self.assertTrue(any(p != v for p, v in expected.values()), "the bare-LF message should have W= > S=")
+        for user in users_checked:
+            argv = ["doveadm", "-c", conf, "fetch", "-u", f"{user}@example.test",
+                    "guid size.physical size.virtual", "mailbox", "INBOX", "all"]
+            for _ in range(50):  # bounded: the master's sockets are there at once in practice
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                if r.returncode == 0:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            seen = {}
+            for record in r.stdout.split("\f"):
+                fields = dict(line.split(": ", 1) for line in record.strip().splitlines() if ": " in line)
+                if fields:
+                    seen[fields["guid"]] = (int(fields["size.physical"]), int(fields["size.virtual"]))
+            expected = {}
+            for path in d.files(user):
+                with open(path, "rb") as f:
+                    data = f.read()
+                expected[os.path.basename(path)] = (len(data), virtual_size(data))
+            self.assertEqual(seen, expected, user)
+            if user == "bob":
+                self.assertTrue(any(p != v for p, v in expected.values()), "the bare-LF message should have W= > S=")
 
 
 if __name__ == "__main__":

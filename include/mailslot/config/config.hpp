@@ -60,6 +60,7 @@ struct Mail {
   bool fold_case = true;
   bool fsync = true;
   bool x_original_to = false;  // X-Original-To: on single-recipient copies (ORCPT, else RCPT as sent)
+  bool per_recipient_headers = false;  // a file per copy with its own trace headers (no hard links)
   // Recipients and mailboxes (docs/configuration.md "[mail]" and "[domains]").
   std::string recipient_delimiter;            // each character is a delimiter; "" = no +detail
   std::string detail_folders = "existing";    // off | existing | create

@@ -60,6 +60,9 @@ struct Envelope {
 
   // Extensions (docs/conformance.md).
   bool smtputf8 = false;  // MAIL SMTPUTF8 (RFC 6531): addresses may be UTF-8, also in trace headers
+  // mail.per_recipient_headers: with several recipients, every copy is a file of its own with its
+  // recipient's Delivered-To, X-Original-To and "for <rcpt>" instead of one hard-linked file.
+  bool per_recipient_headers = false;
   // RFC 3461 parameters (only when the session offers DSN): per recipient, parallel to
   // `recipients`, the ORCPT ("" when not given or not rfc822-typed) and the NOTIFY bits
   // (lmtp::dsn_notify, 0 when not given); per message ENVID and RET.

@@ -1,6 +1,8 @@
 // Maildir delivery following the durability contract (docs/reliability.md, ARCHITECTURE.md):
 // spool in tmp/ of the first recipient's Maildir → fsync → link() (copy across file systems)
 // into each recipient's new/ under a fresh unique name → fsync each new/ → one outcome each.
+// With Envelope::per_recipient_headers and several RCPTs, the spool holds the body alone and each
+// recipient gets a file of its own (its header block + the body, copy_file_range) instead of a link.
 #pragma once
 
 #include <atomic>

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "mailslot/delivery/envelope.hpp"
@@ -14,6 +15,10 @@ namespace mailslot::delivery {
 // <RFC 5322 date>" folded over lines ("with UTF8LMTP" and UTF-8 addresses after SMTPUTF8).
 // CRLF line ends.
 std::string trace_headers(const Envelope& envelope);
+
+// The same for the copy of RCPT `rcpt` (index into envelope.recipients) alone, whatever the number
+// of recipients: its own Delivered-To, X-Original-To and "for <rcpt>" (mail.per_recipient_headers).
+std::string trace_headers(const Envelope& envelope, std::size_t rcpt);
 
 // RFC 5322 §3.3 date-time in UTC: "Mon, 23 Nov 2026 13:25:58 +0000".
 std::string rfc5322_date(std::chrono::system_clock::time_point t);

@@ -240,5 +240,13 @@ TEST(ToToml, RoundTrips) {
   EXPECT_EQ(again.extensions.smtputf8, c.extensions.smtputf8);
 }
 
+TEST(LoadConfig, PerRecipientHeadersOffByDefaultSetAndDumped) {
+  EXPECT_FALSE(load_string(kMinimal).mail.per_recipient_headers);
+  const Config c = load_string(std::string(kMinimal) + "per_recipient_headers = true\n");
+  EXPECT_TRUE(c.mail.per_recipient_headers);
+  EXPECT_TRUE(load_string(to_toml(c)).mail.per_recipient_headers);
+  EXPECT_THROW(load_string(std::string(kMinimal) + "per_recipient_headers = \"yes\"\n"), ConfigError);
+}
+
 }  // namespace
 }  // namespace mailslot::config

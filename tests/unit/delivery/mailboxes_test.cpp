@@ -279,6 +279,36 @@ TEST_F(IdentityTest, FilesAndDirectoriesBelongToTheRecipient) {
   EXPECT_EQ(testing::permissions_of(md("nobody").parent_path()), 0711u);
 }
 
+// mail.per_recipient_headers: each copy is made as its recipient, whichever owns the spool.
+TEST_F(IdentityTest, PerRecipientCopiesBelongToTheirRecipient) {
+  auto m = box("nobody@example.test", md("nobody"));
+  m->uid = uid;
+  m->gid = gid;
+  auto root_box = box("root@example.test", md("rootuser"));
+  auto s = store();
+  for (const auto& rcpts : {std::vector<std::shared_ptr<const Mailbox>>{root_box, m},
+                            std::vector<std::shared_ptr<const Mailbox>>{m, root_box}}) {
+    Envelope e = envelope(rcpts);
+    e.per_recipient_headers = true;
+    const auto out = deliver(s, e, kBody);
+    ASSERT_TRUE(out[0].delivered()) << out[0].text;
+    ASSERT_TRUE(out[1].delivered()) << out[1].text;
+  }
+  for (const auto& [user, owner] : {std::pair<std::string, uid_t>{"nobody", uid}, {"rootuser", 0}}) {
+    const auto files = list_dir(md(user) / "new");
+    ASSERT_EQ(files.size(), 2u) << user;
+    for (const auto& f : files) {
+      EXPECT_EQ(stat_of(md(user) / "new" / f).st_uid, owner) << user;
+      const std::string text = read_file(md(user) / "new" / f);
+      EXPECT_NE(text.find("Delivered-To: " + std::string(user == "nobody" ? "nobody" : "root") + "@example.test\r\n"),
+                std::string::npos)
+          << text;
+      EXPECT_TRUE(text.ends_with(kBody));
+    }
+    EXPECT_TRUE(list_dir(md(user) / "tmp").empty()) << user;
+  }
+}
+
 TEST_F(IdentityTest, MailboxOwnedBySomeoneElseIsRefused) {
   stdfs::create_directories(md("mallory") / "new");  // root's, but the mailbox says nobody
   auto m = box("mallory@example.test", md("mallory"));
