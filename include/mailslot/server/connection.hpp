@@ -45,6 +45,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> open_message();
   awaitable<void> append_body(std::string_view data);
   awaitable<void> commit_message();
+  awaitable<std::vector<delivery::Outcome>> commit_within_deadline();  // commit_deadline.cpp
   awaitable<void> discard_message();
   awaitable<void> flush();
   std::optional<delivery::Outcome> open_spool(std::string_view more);  // runs on the disk pool
@@ -81,6 +82,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool counted_in_data_ = false;
   bool committing_ = false;          // the final-dot disk job is running: abort() waits for it
   bool abort_after_commit_ = false;
+  // limits.delivery_timeout of the commit under way, and the timer that waits for it (set only
+  // while commit_within_deadline() waits): abort() brings the deadline forward.
+  std::chrono::steady_clock::time_point commit_deadline_;
+  asio::steady_timer* commit_wake_ = nullptr;
   std::string head_;
   // Issue #5: TLS and AUTH (connection_security.cpp). stream_ reads and writes socket_, in clear
   // or through TLS.

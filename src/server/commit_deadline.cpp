@@ -1,0 +1,118 @@
+// The final-dot commit under limits.delivery_timeout (issue #11, docs/reliability.md "Delivery
+// timeout"): the commit runs as one disk job; when it has not finished by the deadline, every
+// recipient gets 451 4.3.0 without waiting for it (a hung NFS server or fsync may never return),
+// and the job removes whatever it put into new/ whenever it does return (commit_claim.hpp).
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <optional>
+
+#include "mailslot/delivery/commit_claim.hpp"
+#include "mailslot/server/connection.hpp"
+#include "mailslot/server/disk_pool.hpp"
+
+namespace mailslot::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Everything the disk job touches, and nothing of the connection: past the deadline the
+// connection goes on (its next message reuses writer_ and envelope_) while the job may still be
+// inside the kernel. No Asio object either: the pool may drop the last reference.
+struct CommitWork {
+  delivery::CommitClaim claim;
+  std::shared_ptr<delivery::MailStore> store;
+  std::unique_ptr<delivery::MessageWriter> writer;  // null: the message is still in memory
+  delivery::Envelope envelope;                      // for begin() when writer is null
+  std::string content;                              // the message held in memory
+  std::size_t recipients = 0;
+
+  // On the pool. The writer is destroyed here (its destructor may unlink the spool), never on the
+  // event loop.
+  std::vector<delivery::Outcome> run() {
+    std::unique_ptr<delivery::MessageWriter> owned = std::move(writer);
+    const auto all = [this](const delivery::Outcome& o) { return std::vector<delivery::Outcome>(recipients, o); };
+    // Queued behind stuck jobs past the deadline: the 451s are out, nothing is to be written.
+    if (claim.cancelled()) return all(delivery::Outcome::timed_out());
+    if (!owned) {
+      delivery::Outcome failure;
+      owned = store->begin(envelope, failure);
+      if (!owned) return all(failure);
+      if (auto f = owned->append(content)) return all(*f);
+    }
+    return owned->commit(claim);
+  }
+};
+
+// The connection's side, touched only on its strand.
+struct CommitWait {
+  explicit CommitWait(const Socket::executor_type& ex) : wake(ex) {}
+  asio::steady_timer wake;  // the deadline; cancelled when the job returns
+  std::optional<std::vector<delivery::Outcome>> outcomes;
+  std::exception_ptr error;
+  bool returned = false;
+};
+
+// Waits for the job on the connection's strand, for as long as it takes; the connection may have
+// stopped waiting (and even closed) long before.
+awaitable<void> run_commit_job(DiskPool* disk, std::shared_ptr<CommitWork> work, std::shared_ptr<CommitWait> wait,
+                               std::string message_id) {
+  const auto started = Clock::now();
+  try {
+    wait->outcomes = co_await disk->run([work] { return work->run(); });
+  } catch (...) {
+    wait->error = std::current_exception();
+  }
+  wait->returned = true;
+  wait->wake.cancel();
+  if (work->claim.state() != delivery::CommitClaim::State::timed_out) co_return;
+  // The e2e test (test_delivery_timeout.py) waits for this line.
+  const auto& u = work->claim.undo;
+  const auto secs = std::chrono::duration<double>(Clock::now() - started).count();
+  const auto level = u.failed > 0 ? spdlog::level::err : spdlog::level::warn;
+  spdlog::log(level,
+              "session={} timed-out delivery undone: disk job returned after {:.3f}s; {} copies removed from new/, "
+              "{} already taken from new/ by a reader, {} not removable; spool removed",
+              message_id, secs, u.removed, u.missing, u.failed);
+}
+
+}  // namespace
+
+awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline() {
+  auto work = std::make_shared<CommitWork>();
+  work->store = ctx_.store;
+  work->recipients = envelope_.recipients.size();
+  work->writer = std::move(writer_);
+  if (!work->writer) {  // a small message: spool, write and commit in the one job
+    work->envelope = envelope_;
+    work->content = std::move(pending_);
+  }
+  auto wait = std::make_shared<CommitWait>(socket_.get_executor());
+  const auto started = Clock::now();
+  commit_deadline_ = started + ctx_.config->timeouts.delivery;
+  commit_wake_ = &wait->wake;  // abort() may bring the deadline forward
+  wait->wake.expires_at(commit_deadline_);
+  asio::co_spawn(socket_.get_executor(), run_commit_job(ctx_.disk, work, wait, envelope_.session_id), asio::detached);
+
+  while (!wait->returned) {
+    error_code ec;
+    co_await wait->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (wait->returned || Clock::now() < commit_deadline_) continue;
+    if (work->claim.time_out()) {
+      commit_wake_ = nullptr;
+      spdlog::warn("session={} delivery timed out after {:.3g}s: 451 4.3.0 for {} recipient(s); copies already in "
+                   "new/ are removed when the disk job returns",
+                   envelope_.session_id, std::chrono::duration<double>(Clock::now() - started).count(),
+                   work->recipients);
+      co_return std::vector<delivery::Outcome>(work->recipients, delivery::Outcome::timed_out());
+    }
+    // The job claimed first: its copies are durable and its result is on its way.
+    wait->wake.expires_at(Clock::time_point::max());
+    commit_deadline_ = Clock::time_point::max();
+  }
+  commit_wake_ = nullptr;
+  if (wait->error) std::rethrow_exception(wait->error);
+  co_return std::move(*wait->outcomes);
+}
+
+}  // namespace mailslot::server
