@@ -67,7 +67,9 @@ class CommitTimeoutTest : public ::testing::Test {
     Outcome failure;
     auto w = store_.begin(envelope(rcpts), failure);
     EXPECT_TRUE(w) << failure.text;
-    if (w) EXPECT_FALSE(w->append(body));
+    if (w) {
+      EXPECT_FALSE(w->append(body));
+    }
     return w;
   }
 
