@@ -31,7 +31,9 @@ struct CommitWork {
   // event loop.
   std::vector<delivery::Outcome> run() {
     std::unique_ptr<delivery::MessageWriter> owned = std::move(writer);
-    const auto all = [this](const delivery::Outcome& o) { return std::vector<delivery::Outcome>(recipients, o); };
+    const auto all = [this](const delivery::Outcome& o) {
+      return std::vector<delivery::Outcome>(recipients, o);
+    };
     // Queued behind stuck jobs past the deadline: the 451s are out, nothing is to be written.
     if (claim.cancelled()) return all(delivery::Outcome::timed_out());
     if (!owned) {
@@ -55,8 +57,8 @@ struct CommitWait {
 
 // Waits for the job on the connection's strand, for as long as it takes; the connection may have
 // stopped waiting (and even closed) long before.
-awaitable<void> run_commit_job(DiskPool* disk, std::shared_ptr<CommitWork> work, std::shared_ptr<CommitWait> wait,
-                               std::string message_id) {
+awaitable<void> run_commit_job(DiskPool* disk, std::shared_ptr<CommitWork> work,
+                               std::shared_ptr<CommitWait> wait, std::string message_id) {
   const auto started = Clock::now();
   try {
     wait->outcomes = co_await disk->run([work] { return work->run(); });
@@ -70,10 +72,11 @@ awaitable<void> run_commit_job(DiskPool* disk, std::shared_ptr<CommitWork> work,
   const auto& u = work->claim.undo;
   const auto secs = std::chrono::duration<double>(Clock::now() - started).count();
   const auto level = u.failed > 0 ? spdlog::level::err : spdlog::level::warn;
-  spdlog::log(level,
-              "session={} timed-out delivery undone: disk job returned after {:.3f}s; {} copies removed from new/, "
-              "{} already taken from new/ by a reader, {} not removable; spool removed",
-              message_id, secs, u.removed, u.missing, u.failed);
+  spdlog::log(
+      level,
+      "session={} timed-out delivery undone: disk job returned after {:.3f}s; {} copies removed from new/, "
+      "{} already taken from new/ by a reader, {} not removable; spool removed",
+      message_id, secs, u.removed, u.missing, u.failed);
 }
 
 }  // namespace
@@ -92,7 +95,8 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline() {
   commit_deadline_ = started + ctx_.config->timeouts.delivery;
   commit_wake_ = &wait->wake;  // abort() may bring the deadline forward
   wait->wake.expires_at(commit_deadline_);
-  asio::co_spawn(socket_.get_executor(), run_commit_job(ctx_.disk, work, wait, envelope_.session_id), asio::detached);
+  asio::co_spawn(socket_.get_executor(), run_commit_job(ctx_.disk, work, wait, envelope_.session_id),
+                 asio::detached);
 
   while (!wait->returned) {
     error_code ec;
@@ -100,10 +104,11 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline() {
     if (wait->returned || Clock::now() < commit_deadline_) continue;
     if (work->claim.time_out()) {
       commit_wake_ = nullptr;
-      spdlog::warn("session={} delivery timed out after {:.3g}s: 451 4.3.0 for {} recipient(s); copies already in "
-                   "new/ are removed when the disk job returns",
-                   envelope_.session_id, std::chrono::duration<double>(Clock::now() - started).count(),
-                   work->recipients);
+      spdlog::warn(
+          "session={} delivery timed out after {:.3g}s: 451 4.3.0 for {} recipient(s); copies already in "
+          "new/ are removed when the disk job returns",
+          envelope_.session_id, std::chrono::duration<double>(Clock::now() - started).count(),
+          work->recipients);
       co_return std::vector<delivery::Outcome>(work->recipients, delivery::Outcome::timed_out());
     }
     // The job claimed first: its copies are durable and its result is on its way.

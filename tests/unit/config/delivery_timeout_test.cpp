@@ -27,7 +27,8 @@ TEST(DeliveryTimeout, ReadAndDumped) {
   const std::string dump = to_toml(c);
   EXPECT_NE(dump.find("delivery_timeout = \"120s\""), std::string::npos) << dump;
   EXPECT_EQ(load_string(dump).timeouts.delivery, std::chrono::minutes(2));
-  EXPECT_EQ(load_string(kBase + "[limits]\ndelivery_timeout = 1\n").timeouts.delivery, std::chrono::seconds(1));
+  EXPECT_EQ(load_string(kBase + "[limits]\ndelivery_timeout = 1\n").timeouts.delivery,
+            std::chrono::seconds(1));
 }
 
 TEST(DeliveryTimeout, BelowOneSecondIsRefusedWithItsLine) {

@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "envelope_util.hpp"
 #include "mailslot/delivery/duplicates.hpp"
 #include "mailslot/delivery/fs_faults.hpp"
 #include "mailslot/delivery/maildir_store.hpp"
-#include "envelope_util.hpp"
 #include "test_util.hpp"
 
 namespace mailslot::delivery {
@@ -25,8 +25,8 @@ using fs::FaultyFileSystem;
 using fs::Op;
 using testing::envelope;
 using testing::list_dir;
-using testing::read_file;
 using testing::mailbox;
+using testing::read_file;
 using testing::TempDir;
 using namespace std::chrono_literals;
 namespace stdfs = std::filesystem;
@@ -53,15 +53,18 @@ class CommitTimeoutTest : public ::testing::Test {
   TempDir tmp_;
   std::shared_ptr<FaultyFileSystem> faulty_ = std::make_shared<FaultyFileSystem>();
   std::shared_ptr<DuplicateDb> duplicates_ = DuplicateDb::open(tmp_.path() / "dup.sqlite", 24h);
-  MaildirStore store_{MaildirStoreOptions{"mail.example.test", true, tmp_.path(), faulty_, false, {}, 65536, 24h,
-                                          duplicates_}};
+  MaildirStore store_{MaildirStoreOptions{
+      "mail.example.test", true, tmp_.path(), faulty_, false, {}, 65536, 24h, duplicates_}};
 
   stdfs::path md(const std::string& user) const { return tmp_.path() / "example.test" / user / "Maildir"; }
-  std::shared_ptr<const Mailbox> rcpt(const std::string& user) { return mailbox(user + "@example.test", md(user)); }
+  std::shared_ptr<const Mailbox> rcpt(const std::string& user) {
+    return mailbox(user + "@example.test", md(user));
+  }
   std::size_t in_new(const std::string& user) const { return list_dir(md(user) / "new").size(); }
   std::size_t in_tmp(const std::string& user) const { return list_dir(md(user) / "tmp").size(); }
 
-  std::unique_ptr<MessageWriter> open(const std::vector<std::string>& users, const std::string& body = kBody) {
+  std::unique_ptr<MessageWriter> open(const std::vector<std::string>& users,
+                                      const std::string& body = kBody) {
     std::vector<std::shared_ptr<const Mailbox>> rcpts;
     for (const auto& u : users) rcpts.push_back(rcpt(u));
     Outcome failure;
