@@ -18,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 // Everything the disk job touches, and nothing of the connection: past the deadline the
 // connection goes on (its next message reuses writer_ and envelope_) while the job may still be
-// inside the kernel. No Asio object either: the pool may drop the last reference.
+// inside the kernel.
 struct CommitWork {
   delivery::CommitClaim claim;
   std::shared_ptr<delivery::MailStore> store;
@@ -46,9 +46,12 @@ struct CommitWork {
   }
 };
 
-// The connection's side, touched only on its strand.
-struct CommitWait {
-  explicit CommitWait(const Socket::executor_type& ex) : wake(ex) {}
+// One commit: the job's part, and the connection's side of the wait (touched only on its strand).
+// Owned by the coroutine that waits for the job (and by the connection while it waits too).
+struct CommitRun {
+  explicit CommitRun(const Socket::executor_type& ex) : wake(ex) {}
+  CommitWork work;
+  std::string message_id;   // "<session>.<n>", for the log
   asio::steady_timer wake;  // the deadline; cancelled when the job returns
   std::optional<std::vector<delivery::Outcome>> outcomes;
   std::exception_ptr error;
@@ -56,68 +59,70 @@ struct CommitWait {
 };
 
 // Waits for the job on the connection's strand, for as long as it takes; the connection may have
-// stopped waiting (and even closed) long before.
-awaitable<void> run_commit_job(DiskPool* disk, std::shared_ptr<CommitWork> work,
-                               std::shared_ptr<CommitWait> wait, std::string message_id) {
+// stopped waiting (and even closed) long before. Raw pointers only, in the pool job and here: g++ 12
+// destroys the captures of a lambda passed to a coroutine twice (disk_pool.hpp); `run` is kept
+// alive by the co_spawn'd lambda that calls this.
+awaitable<void> run_commit_job(DiskPool* disk, CommitRun* run) {
   const auto started = Clock::now();
+  CommitWork* work = &run->work;
   try {
-    wait->outcomes = co_await disk->run([work] { return work->run(); });
+    run->outcomes = co_await disk->run([work] { return work->run(); });
   } catch (...) {
-    wait->error = std::current_exception();
+    run->error = std::current_exception();
   }
-  wait->returned = true;
-  wait->wake.cancel();
+  run->returned = true;
+  run->wake.cancel();
   if (work->claim.state() != delivery::CommitClaim::State::timed_out) co_return;
   // The e2e test (test_delivery_timeout.py) waits for this line.
   const auto& u = work->claim.undo;
   const auto secs = std::chrono::duration<double>(Clock::now() - started).count();
   const auto level = u.failed > 0 ? spdlog::level::err : spdlog::level::warn;
-  spdlog::log(
-      level,
-      "session={} timed-out delivery undone: disk job returned after {:.3f}s; {} copies removed from new/, "
-      "{} already taken from new/ by a reader, {} not removable; spool removed",
-      message_id, secs, u.removed, u.missing, u.failed);
+  spdlog::log(level,
+              "session={} timed-out delivery undone: disk job returned after {:.3f}s; {} copies removed from "
+              "new/, {} already taken from new/ by a reader, {} not removable; spool removed",
+              run->message_id, secs, u.removed, u.missing, u.failed);
 }
 
 }  // namespace
 
 awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline() {
-  auto work = std::make_shared<CommitWork>();
-  work->store = ctx_.store;
-  work->recipients = envelope_.recipients.size();
-  work->writer = std::move(writer_);
-  if (!work->writer) {  // a small message: spool, write and commit in the one job
-    work->envelope = envelope_;
-    work->content = std::move(pending_);
+  auto run = std::make_shared<CommitRun>(socket_.get_executor());
+  CommitWork& work = run->work;
+  work.store = ctx_.store;
+  work.recipients = envelope_.recipients.size();
+  work.writer = std::move(writer_);
+  if (!work.writer) {  // a small message: spool, write and commit in the one job
+    work.envelope = envelope_;
+    work.content = std::move(pending_);
   }
-  auto wait = std::make_shared<CommitWait>(socket_.get_executor());
+  run->message_id = envelope_.session_id;
   const auto started = Clock::now();
   commit_deadline_ = started + ctx_.config->timeouts.delivery;
-  commit_wake_ = &wait->wake;  // abort() may bring the deadline forward
-  wait->wake.expires_at(commit_deadline_);
-  asio::co_spawn(socket_.get_executor(), run_commit_job(ctx_.disk, work, wait, envelope_.session_id),
-                 asio::detached);
+  commit_wake_ = &run->wake;  // abort() may bring the deadline forward
+  run->wake.expires_at(commit_deadline_);
+  DiskPool* disk = ctx_.disk;
+  asio::co_spawn(
+      socket_.get_executor(), [run, disk]() { return run_commit_job(disk, run.get()); }, asio::detached);
 
-  while (!wait->returned) {
+  while (!run->returned) {
     error_code ec;
-    co_await wait->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (wait->returned || Clock::now() < commit_deadline_) continue;
-    if (work->claim.time_out()) {
+    co_await run->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (run->returned || Clock::now() < commit_deadline_) continue;
+    if (work.claim.time_out()) {
       commit_wake_ = nullptr;
       spdlog::warn(
           "session={} delivery timed out after {:.3g}s: 451 4.3.0 for {} recipient(s); copies already in "
           "new/ are removed when the disk job returns",
-          envelope_.session_id, std::chrono::duration<double>(Clock::now() - started).count(),
-          work->recipients);
-      co_return std::vector<delivery::Outcome>(work->recipients, delivery::Outcome::timed_out());
+          run->message_id, std::chrono::duration<double>(Clock::now() - started).count(), work.recipients);
+      co_return std::vector<delivery::Outcome>(work.recipients, delivery::Outcome::timed_out());
     }
     // The job claimed first: its copies are durable and its result is on its way.
-    wait->wake.expires_at(Clock::time_point::max());
+    run->wake.expires_at(Clock::time_point::max());
     commit_deadline_ = Clock::time_point::max();
   }
   commit_wake_ = nullptr;
-  if (wait->error) std::rethrow_exception(wait->error);
-  co_return std::move(*wait->outcomes);
+  if (run->error) std::rethrow_exception(run->error);
+  co_return std::move(*run->outcomes);
 }
 
 }  // namespace mailslot::server
