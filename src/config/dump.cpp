@@ -104,7 +104,8 @@ std::string to_toml(const Config& c) {
   o << "max_errors = " << c.limits.max_errors << "\n";
   o << "command_timeout = " << duration(c.timeouts.command) << "\n";
   o << "data_timeout = " << duration(c.timeouts.data) << "\n";
-  o << "shutdown_timeout = " << duration(c.timeouts.shutdown) << "\n\n[mail]\n";
+  o << "shutdown_timeout = " << duration(c.timeouts.shutdown) << "\n";
+  o << "delivery_timeout = " << duration(c.timeouts.delivery) << "\n\n[mail]\n";
   o << "root = " << toml_string(c.mail.root.string()) << "\n";
   o << "mailbox = " << toml_string(c.mail.mailbox) << "\n";
   o << "domains = " << list(c.mail.domains) << "\n";

@@ -392,6 +392,10 @@ void read_limits(Reader& r, const toml::table& t, Config& c) {
   r.duration(t, "command_timeout", "limits.command_timeout", c.timeouts.command);
   r.duration(t, "data_timeout", "limits.data_timeout", c.timeouts.data);
   r.duration(t, "shutdown_timeout", "limits.shutdown_timeout", c.timeouts.shutdown);
+  // Issue #11: a healthy fsync can take a second under load; shorter would fail good deliveries.
+  r.duration(t, "delivery_timeout", "limits.delivery_timeout", c.timeouts.delivery);
+  if (c.timeouts.delivery < std::chrono::seconds(1))
+    r.problem(t.get("delivery_timeout"), "limits.delivery_timeout", "must be at least 1s");
   r.unknown_keys(t, "limits");
 }
 

@@ -278,8 +278,9 @@ std::vector<Outcome> combine_outcomes(const std::vector<Destination>& plan, cons
   return out;
 }
 
-std::vector<Outcome> PlannedWriter::commit() {
-  std::vector<Outcome> per_destination = inner_->commit();
+std::vector<Outcome> PlannedWriter::commit(CommitClaim& claim) {
+  std::vector<Outcome> per_destination = inner_->commit(claim);
+  if (claim.state() == CommitClaim::State::timed_out) return std::vector<Outcome>(rcpts_, Outcome::timed_out());
   for (std::size_t i = 0; i < plan_->size() && i < per_destination.size(); ++i) {
     if ((*plan_)[i].failure) per_destination[i] = *(*plan_)[i].failure;
   }

@@ -43,12 +43,38 @@ void FaultyFileSystem::delay(Op op, std::chrono::microseconds latency) {
   ops_[index(op)].latency = latency;
 }
 
-void FaultyFileSystem::clear() {
+void FaultyFileSystem::hang(Op op, std::uint64_t nth) {
+  if (nth == 0) nth = 1;
   const std::lock_guard lock(mutex_);
-  for (PerOp& o : ops_) {
-    o.rules.clear();
-    o.latency = std::chrono::microseconds{0};
+  PerOp& o = ops_[index(op)];
+  o.hang_at = o.calls + nth;
+  released_ = false;
+}
+
+bool FaultyFileSystem::wait_hung(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return hang_cv_.wait_for(lock, timeout, [this] { return blocked_ > 0; });
+}
+
+void FaultyFileSystem::release() {
+  {
+    const std::lock_guard lock(mutex_);
+    released_ = true;
   }
+  hang_cv_.notify_all();
+}
+
+void FaultyFileSystem::clear() {
+  {
+    const std::lock_guard lock(mutex_);
+    for (PerOp& o : ops_) {
+      o.rules.clear();
+      o.latency = std::chrono::microseconds{0};
+      o.hang_at = 0;
+    }
+    released_ = true;
+  }
+  hang_cv_.notify_all();
 }
 
 std::uint64_t FaultyFileSystem::calls(Op op) const {
@@ -65,9 +91,15 @@ int FaultyFileSystem::before(Op op) {
   std::chrono::microseconds latency{0};
   int err = 0;
   {
-    const std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     PerOp& o = ops_[index(op)];
     const std::uint64_t n = ++o.calls;
+    if (n == o.hang_at) {
+      ++blocked_;
+      hang_cv_.notify_all();
+      hang_cv_.wait(lock, [this] { return released_; });
+      --blocked_;
+    }
     latency = o.latency;
     for (const Rule& r : o.rules) {
       if (n >= r.first && n <= r.last) {

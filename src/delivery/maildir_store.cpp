@@ -147,7 +147,8 @@ class MaildirWriter final : public MessageWriter {
   std::function<std::optional<Outcome>(std::size_t index, std::uint64_t size)> admit;
   std::function<void(std::size_t index, std::uint64_t size)> record;
 
-  std::vector<Outcome> commit() override {
+  using MessageWriter::commit;
+  std::vector<Outcome> commit(CommitClaim& claim) override {
     const std::size_t n = recipients_.size();
     if (failure_) return all(*failure_);
     if (!fd_.valid()) return all(Outcome::temporary("Message is no longer open"));
@@ -159,12 +160,14 @@ class MaildirWriter final : public MessageWriter {
     std::vector<Outcome> out(n);
     const std::vector<std::size_t> first = first_with_same_maildir();
     std::vector<Pending> pending;
+    std::vector<Linked> linked;  // every name put into new/, for the undo of a timed-out commit
     // Duplicate suppression: checked before anything is written for a recipient, recorded only
     // once its copy is durable (below, after sync_new_dirs). No Message-ID: never suppressed.
     const std::optional<std::string> message_id = duplicates_ ? message_id_.message_id() : std::nullopt;
     const auto now = clock_();
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i) continue;
+      if (claim.cancelled()) break;  // the connection has answered 451: nothing more goes into new/
       if (message_id && recipients_[i] &&
           duplicates_->seen(*message_id, normal(recipients_[i]->maildir).string(), now)) {
         out[i] = Outcome::duplicate_suppressed();
@@ -174,11 +177,19 @@ class MaildirWriter final : public MessageWriter {
         out[i] = std::move(*refused);
         continue;
       }
-      out[i] =
-          recipients_[i] ? deliver(i, recipients_[i]->maildir, pending) : Outcome::temporary("No mailbox");
+      out[i] = recipients_[i] ? deliver(i, recipients_[i]->maildir, pending, claim)
+                              : Outcome::temporary("No mailbox");
+      if (!pending.empty() && pending.back().index == i) linked.push_back(Linked{i, pending.back().name});
       if (pending.size() >= kMaxPendingDirs) sync_new_dirs(pending, out);
     }
     sync_new_dirs(pending, out);
+    std::erase_if(linked, [&](const Linked& l) { return !out[l.index].delivered(); });  // already removed
+    // commit_claim.hpp: every copy is durable (or failed); the delivery stands only if the deadline
+    // has not been claimed first. Nothing is recorded before this point.
+    if (!claim.finish()) {
+      undo(linked, claim.undo);
+      return all(Outcome::timed_out());
+    }
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i || !out[i].delivered() || out[i].duplicate) continue;
       if (record) record(i, copy_size(i));  // maildirsize: each copy's own size
@@ -198,6 +209,35 @@ class MaildirWriter final : public MessageWriter {
     fs::Fd new_dir;
     std::string name;
   };
+  // A name linked into new/ for recipient `index` (durable or not).
+  struct Linked {
+    std::size_t index;
+    std::string name;
+  };
+
+  // A timed-out commit (commit_claim.hpp): every name this message put into new/ goes again, and
+  // each new/ is fsynced so the removal survives a crash as the link did. The Maildirs are walked
+  // again (safely, from the root): the directories held during the commit were closed in batches.
+  // ENOENT: a reader (an IMAP server) already moved the file to cur/ while it was visible.
+  void undo(const std::vector<Linked>& linked, CommitClaim::Undo& report) const {
+    for (const Linked& l : linked) {
+      MaildirDirs dirs;
+      int err = 0;
+      if (auto failure = open_dirs(*recipients_[l.index], dirs)) {
+        err = EIO;
+      } else {
+        err = files_->unlink(dirs.new_dir.get(), l.name.c_str(), 0);
+        if (!err && fsync_) fs::fsync_dir(*files_, dirs.new_dir.get());
+      }
+      if (err == 0) {
+        ++report.removed;
+      } else if (err == ENOENT) {
+        ++report.missing;
+      } else {
+        ++report.failed;
+      }
+    }
+  }
 
   // Strays a crash left in tmp/ go when this process first touches the Maildir (maildir_sweep.hpp).
   // Before this transaction's own files exist there; a sweep failure never fails the delivery.
@@ -262,7 +302,7 @@ class MaildirWriter final : public MessageWriter {
   // One recipient: link() the spool into new/ under a fresh name ("at that instant the message has
   // been successfully delivered", maildir.5), or copy when link() cannot work. The name becomes a
   // delivery only once sync_new_dirs() has fsynced new/.
-  Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending) {
+  Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending, const CommitClaim& claim) {
     const Mailbox& mailbox = *recipients_[index];
     MaildirDirs dirs;
     if (normal(maildir) == spool_maildir_) {
@@ -281,19 +321,19 @@ class MaildirWriter final : public MessageWriter {
     if (!own_headers_.empty()) {
       // mail.per_recipient_headers: a file of its own, this recipient's header block then the body.
       const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
-      const Failure f = copy_into(dirs, own_headers_[index], target);
+      const Failure f = copy_into(dirs, own_headers_[index], target, claim);
       err = f.err;
       what = f.what;
     } else {
       // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
       err = effective_owner(mailbox.uid) == spool_owner_
-                ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target, size_, vsize_)
+                ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target, size_, vsize_, claim)
                 : EPERM;
     }
     // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
     if (own_headers_.empty() && (err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
       const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
-      const Failure f = copy_into(dirs, {}, target);
+      const Failure f = copy_into(dirs, {}, target, claim);
       err = f.err;
       what = f.what;
     }
@@ -318,9 +358,11 @@ class MaildirWriter final : public MessageWriter {
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
   // linkat() between held directory fds: neither side is looked up by path again.
+  // ECANCELED once the commit has timed out: no name appears in new/ after that.
   int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target,
-                    std::uint64_t size, std::uint64_t vsize) const {
+                    std::uint64_t size, std::uint64_t vsize, const CommitClaim& claim) const {
     for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
+      if (claim.cancelled()) return ECANCELED;
       std::string to = next_unique_name(host_).with_sizes(size, vsize);
       const int err = files_->link(from_dir, from.c_str(), new_dir, to.c_str());
       if (err == 0) {
@@ -341,7 +383,8 @@ class MaildirWriter final : public MessageWriter {
   // dance, in the recipient's own Maildir. The file is `prefix` (its header block, or nothing)
   // followed by the spool, copied in the kernel (copy_file_range; read/write where it cannot). A
   // reflink (FICLONERANGE) cannot be used: it needs block-aligned offsets, and the prefix is not.
-  Failure copy_into(const MaildirDirs& dirs, std::string_view prefix, std::string& target) const {
+  Failure copy_into(const MaildirDirs& dirs, std::string_view prefix, std::string& target,
+                    const CommitClaim& claim) const {
     int in_fd = -1;
     const int open_err = spool_read_.valid() ? 0
                                              : files_->open(spool_dir_.get(), spool_name_.c_str(),
@@ -366,7 +409,7 @@ class MaildirWriter final : public MessageWriter {
       // S= and W= are this copy's own: its header block is not the spool's.
       const std::uint64_t size = prefix.size() + size_;
       const std::uint64_t vsize = crlf_size(prefix) + vsize_;
-      if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target, size, vsize))
+      if (const int err = link_into_new(dirs.tmp.get(), copy, dirs.new_dir.get(), target, size, vsize, claim))
         f = {err, "link"};
     }
     files_->unlink(dirs.tmp.get(), copy.c_str(), 0);  // new/ holds its own name for it now, or it failed

@@ -11,7 +11,11 @@ class NullWriter final : public MessageWriter {
   explicit NullWriter(std::size_t recipients) : recipients_(recipients) {}
 
   std::optional<Outcome> append(std::string_view /*data*/) override { return std::nullopt; }
-  std::vector<Outcome> commit() override { return std::vector<Outcome>(recipients_, Outcome::ok("")); }
+  using MessageWriter::commit;
+  std::vector<Outcome> commit(CommitClaim& claim) override {
+    if (!claim.finish()) return std::vector<Outcome>(recipients_, Outcome::timed_out());
+    return std::vector<Outcome>(recipients_, Outcome::ok(""));
+  }
   void discard() override {}
 
  private:

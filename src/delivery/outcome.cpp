@@ -35,6 +35,8 @@ Outcome Outcome::temporary(std::string text, int code, std::string enhanced) {
   return o;
 }
 
+Outcome Outcome::timed_out() { return temporary("Delivery timed out"); }
+
 Outcome outcome_from_errno(int err, std::string_view what) {
   switch (err) {
     // RFC 3463 §3.3 X.2.2 "Mailbox full": the user's quota; it may free up, so 4xx and the MTA retries.

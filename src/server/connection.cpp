@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "mailslot/config/network.hpp"
@@ -26,6 +27,9 @@ constexpr std::size_t kInMemoryMessage = 64 * 1024;
 // The first bytes of each message are kept until the commit to find the MTA's queue id in its
 // top Received: header (Postfix: "with ESMTP id 4Xb7Qm1Fz9z9rwT"; Exim: "id 1tEa8h-0003Kc-1x").
 constexpr std::size_t kQueueIdHead = 4 * 1024;
+// At the shutdown bound, a commit still running gets this long before its 451s (Server's force
+// bound is 1 s: the replies must go out before it).
+constexpr auto kAbortCommitGrace = 500ms;
 
 // Session ids: the process start time and a counter, short enough to grep, unique per host.
 std::string next_session_id() {
@@ -287,6 +291,13 @@ void Connection::abort() {
   if (committing_ || writing) {
     spdlog::warn("session={} shutdown bound reached during a commit: closing after its replies", id_);
     abort_after_commit_ = true;
+    // A commit still running now may be stuck on the disk: its delivery deadline moves to within
+    // the server's 1 s force bound, so the MTA gets 451s (and the copies are undone) instead of a
+    // lost connection after "." (commit_deadline.cpp).
+    if (commit_wake_ != nullptr) {
+      commit_deadline_ = std::min(commit_deadline_, Clock::now() + kAbortCommitGrace);
+      commit_wake_->expires_at(commit_deadline_);
+    }
     return;
   }
   spdlog::warn("session={} closed by shutdown timeout", id_);
@@ -443,30 +454,16 @@ awaitable<void> Connection::append_body(std::string_view data) {
 }
 
 awaitable<void> Connection::commit_message() {
-  // One job: for a message still in memory, the spool is created, written and committed in it.
-  // The job takes ownership of the writer, so it is destroyed there (its destructor may unlink)
-  // even if commit() throws: never on the event loop. State is captured by reference, not moved
-  // into the lambda: g++ 12 destroys a move-only capture passed through a coroutine parameter
-  // twice.
+  // One disk job: for a message still in memory, the spool is created, written and committed in
+  // it. It takes the writer (destroyed there, never on the event loop) and is waited for no longer
+  // than limits.delivery_timeout (commit_deadline.cpp).
   const auto commit_started = Clock::now();
   committing_ = true;
+  // Issue #11, RFC 3461 §6.2.1: the job also writes the "delivered" report for NOTIFY=SUCCESS
+  // recipients into the DSN spool (commit_deadline.cpp); only submitting it is left for later.
   std::optional<std::filesystem::path> dsn_file;
   std::string dsn_error;
-  std::vector<delivery::Outcome> outcomes = co_await ctx_.disk->run([this, &dsn_file, &dsn_error] {
-    if (!writer_) {
-      if (auto failure = open_spool({})) {
-        std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
-        return std::vector<delivery::Outcome>(envelope_.recipients.size(), *failure);
-      }
-    }
-    std::unique_ptr<delivery::MessageWriter> owned = std::move(writer_);
-    std::vector<delivery::Outcome> results = owned->commit();
-    // Issue #11, RFC 3461 §6.2.1: NOTIFY=SUCCESS recipients get a "delivered" report. It is made
-    // durable in the DSN spool here, in the same job, while the copy it quotes (RET) is surely in
-    // new/; only submitting it is left to the background sender, after the replies.
-    if (ctx_.dsn != nullptr) dsn_file = delivery::spool_success_dsn(ctx_.dsn->spool(), envelope_, results, dsn_error);
-    return results;
-  });
+  std::vector<delivery::Outcome> outcomes = co_await commit_within_deadline(dsn_file, dsn_error);
   committing_ = false;
   ctx_.metrics->commit_seconds.observe(Clock::now() - commit_started);
   release_pending();

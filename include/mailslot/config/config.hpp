@@ -50,6 +50,9 @@ struct Timeouts {
   std::chrono::milliseconds command{std::chrono::minutes(5)};   // waiting for a command line
   std::chrono::milliseconds data{std::chrono::minutes(10)};     // between reads inside DATA
   std::chrono::milliseconds shutdown{std::chrono::seconds(30)}; // drain bound on SIGTERM
+  // Issue #11: from the final "." to the replies; past it 451 4.3.0 and no copy stays in new/.
+  // Below Postfix's 600 s wait for them (lmtp_data_done_timeout), so the MTA hears 451, not silence.
+  std::chrono::milliseconds delivery{std::chrono::minutes(5)};
 };
 
 struct Mail {

@@ -48,7 +48,8 @@ class PlannedWriter final : public MessageWriter {
                 std::size_t rcpts)
       : inner_(std::move(inner)), plan_(std::move(plan)), rcpts_(rcpts) {}
   std::optional<Outcome> append(std::string_view data) override { return inner_->append(data); }
-  std::vector<Outcome> commit() override;
+  using MessageWriter::commit;
+  std::vector<Outcome> commit(CommitClaim& claim) override;
   void discard() override { inner_->discard(); }
 
  private:

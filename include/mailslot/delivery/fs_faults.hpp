@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -34,6 +35,13 @@ class FaultyFileSystem final : public FileSystem {
   void fail(Op op, int err, std::uint64_t nth = 1, std::uint64_t times = 1);
   // Every call of `op` from now on first sleeps for `latency` (zero: no more).
   void delay(Op op, std::chrono::microseconds latency);
+  // A hung disk (an NFS server gone away, an fsync that never returns): the `nth` call of `op` from
+  // now on blocks until release(), then goes on to the real call.
+  void hang(Op op, std::uint64_t nth = 1);
+  // Waits until a call is blocked by hang(); false if none is after `timeout`.
+  bool wait_hung(std::chrono::milliseconds timeout);
+  // Lets every call blocked by hang() go on, and every later one that hang() would block.
+  void release();
   // Forgets every fault and delay; the counts stay.
   void clear();
 
@@ -62,6 +70,7 @@ class FaultyFileSystem final : public FileSystem {
     std::uint64_t failures = 0;
     std::chrono::microseconds latency{0};
     std::vector<Rule> rules;
+    std::uint64_t hang_at = 0;  // call number that blocks until release(); 0: none
   };
 
   // Counts the call, sleeps if asked, and returns the errno to inject (0: go to the real call).
@@ -70,6 +79,9 @@ class FaultyFileSystem final : public FileSystem {
   FileSystem& real_;
   mutable std::mutex mutex_;  // the disk pool calls from many threads
   std::array<PerOp, kOpCount> ops_{};
+  std::condition_variable hang_cv_;  // hung_ and released_ changed
+  std::uint64_t blocked_ = 0;        // calls blocked by hang() now
+  bool released_ = false;
 };
 
 // Configures `faulty` from a spec, for tests that drive the real daemon (MAILSLOT_TEST_FS_FAULTS,

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "mailslot/delivery/commit_claim.hpp"
 #include "mailslot/delivery/envelope.hpp"
 #include "mailslot/delivery/outcome.hpp"
 
@@ -22,8 +23,15 @@ class MessageWriter {
   // discards. The returned outcome says how recipients are answered.
   virtual std::optional<Outcome> append(std::string_view data) = 0;
   // Makes the message durable for every recipient of the envelope and removes the spool.
-  // Returns exactly one outcome per envelope recipient, in order.
-  virtual std::vector<Outcome> commit() = 0;
+  // Returns exactly one outcome per envelope recipient, in order. `claim` (commit_claim.hpp): the
+  // writer links nothing into new/ once it is cancelled, and calls claim.finish() when its copies
+  // are durable, before recording them; when that fails it removes every copy it made.
+  virtual std::vector<Outcome> commit(CommitClaim& claim) = 0;
+  // Without a deadline (tests, `mailslotd deliver`): a claim nobody times out.
+  std::vector<Outcome> commit() {
+    CommitClaim claim;
+    return commit(claim);
+  }
   // Removes the spool; nothing is delivered. Safe to call after a failed append or commit.
   virtual void discard() = 0;
 };

@@ -24,6 +24,9 @@ struct Outcome {
   // A failure the MTA should retry; RFC 3463 X.3.0 "Other or undefined mail system status" unless
   // the caller knows better.
   static Outcome temporary(std::string text, int code = 451, std::string enhanced = "4.3.0");
+  // The commit did not finish within limits.delivery_timeout (commit_claim.hpp): 451 4.3.0, and no
+  // copy stays in new/. RFC 3463 X.3.0: a fault on our side; X.4.7 is the MTA's own queue lifetime.
+  static Outcome timed_out();
 };
 
 // The one place that maps an errno from a file-system call to a temporary or permanent outcome:

@@ -63,6 +63,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> open_message();
   awaitable<void> append_body(std::string_view data);
   awaitable<void> commit_message();
+  // commit_deadline.cpp; a success DSN spooled by the job (issue #11) is named in dsn_file, or why not in dsn_error.
+  awaitable<std::vector<delivery::Outcome>> commit_within_deadline(std::optional<std::filesystem::path>& dsn_file,
+                                                                   std::string& dsn_error);
   awaitable<void> discard_message();
   awaitable<void> flush();
   std::optional<delivery::Outcome> open_spool(std::string_view more);  // runs on the disk pool
@@ -102,6 +105,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool counted_in_data_ = false;
   bool committing_ = false;          // the final-dot disk job is running: abort() waits for it
   bool abort_after_commit_ = false;
+  // limits.delivery_timeout of the commit under way, and the timer that waits for it (set only
+  // while commit_within_deadline() waits): abort() brings the deadline forward.
+  std::chrono::steady_clock::time_point commit_deadline_;
+  asio::steady_timer* commit_wake_ = nullptr;
   std::string head_;
   // Issue #5: TLS and AUTH (connection_security.cpp). stream_ reads and writes socket_, in clear
   // or through TLS.

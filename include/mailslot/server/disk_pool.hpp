@@ -61,9 +61,10 @@ class DiskPool {
   void set_metrics(Metrics* m) { metrics_ = m; }
 
   // Runs f() on the pool and resumes the caller with its result. An exception thrown by f is
-  // rethrown in the caller. f must be copyable-or-trivial to move: pass state by reference (the
-  // caller is suspended until f has run) — g++ 12 double-destroys move-only captures passed
-  // through a coroutine parameter.
+  // rethrown in the caller. Capture state by reference or raw pointer only (the caller is
+  // suspended until f has run): g++ 12 destroys the captures of a lambda passed through a
+  // coroutine parameter twice, and that includes a copyable shared_ptr (a double release: heap
+  // corruption under test_concurrency when the commit job captured one).
   template <typename F, typename R = std::invoke_result_t<F&>>
   awaitable<R> run(F f) {
     if constexpr (std::is_void_v<R>) {
