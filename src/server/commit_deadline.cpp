@@ -11,6 +11,7 @@
 #include "mailslot/delivery/dsn_spool.hpp"
 #include "mailslot/server/connection.hpp"
 #include "mailslot/server/disk_pool.hpp"
+#include "mailslot/server/dsn_sender.hpp"
 
 namespace mailslot::server {
 namespace {
