@@ -45,6 +45,18 @@ def available():
     return None
 
 
+def documented_config(daemon, config_path, mailslotd):
+    """docs/exim.md's routers and transports, pointed at a test daemon: its UNIX socket and TCP port,
+    the test domain virt.test, this build's mailslotd and config for the --stdio transport, run as
+    nobody (the docs say vmail)."""
+    from postfix_instance import doc_block
+    body = doc_block("exim.md", "exim routers") + doc_block("exim.md", "exim transports")
+    body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", daemon.unix_path)
+    body = body.replace("port = 24", f"port = {daemon.port}")
+    body = body.replace("/usr/sbin/mailslotd", mailslotd)
+    return body.replace("/etc/mailslot/mailslot.toml", config_path).replace("user = vmail", "user = nobody")
+
+
 class EximInstance:
     def __init__(self, base, config_body, macros=None):
         self.base = base

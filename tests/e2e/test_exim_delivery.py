@@ -18,17 +18,12 @@ import unittest
 from harness import daemon_binary, wait_until
 from virtual_users import VirtualUsersTestCase
 import exim_instance as ex
-import postfix_instance as pf   # doc_block()
 
 
 @unittest.skipIf(ex.available(), ex.available() or "")
 class EximDelivery(VirtualUsersTestCase):
     def exim(self, transport):
-        body = pf.doc_block("exim.md", "exim routers") + pf.doc_block("exim.md", "exim transports")
-        body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
-        body = body.replace("port = 24", f"port = {self.d.port}")
-        body = body.replace("/usr/sbin/mailslotd", daemon_binary())
-        body = body.replace("/etc/mailslot/mailslot.toml", self.d.config_path).replace("user = vmail", "user = nobody")
+        body = ex.documented_config(self.d, self.d.config_path, daemon_binary())
         return ex.EximInstance(os.path.join(self.tmp, "exim"), body, {"MAILSLOT_TRANSPORT": transport})
 
     def why(self, e):

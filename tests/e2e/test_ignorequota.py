@@ -17,10 +17,9 @@ protocol = lmtp, TCP): carol, at her one-message quota, still gets the second me
 import os
 import unittest
 
-from harness import DaemonTestCase, lmtp_client, message, wait_until
+from harness import DaemonTestCase, daemon_binary, lmtp_client, message, wait_until
 from virtual_users import VirtualUsersTestCase
 import exim_instance as ex
-import postfix_instance as pf   # doc_block()
 
 
 class IgnoreQuota(DaemonTestCase):
@@ -104,9 +103,7 @@ class EximIgnoreQuota(VirtualUsersTestCase):
     extra_config = {"lmtp": {"ignorequota_from": ["unix", "127.0.0.0/8"]}}
 
     def exim(self, transport):
-        body = pf.doc_block("exim.md", "exim routers") + pf.doc_block("exim.md", "exim transports")
-        body = body.replace("example.net", "virt.test").replace("/run/mailslot/lmtp", self.d.unix_path)
-        body = body.replace("port = 24", f"port = {self.d.port}")
+        body = ex.documented_config(self.d, self.d.config_path, daemon_binary())
         # Exim's two spellings of the option; each adds IGNOREQUOTA when LHLO announced it.
         body = body.replace("  driver = lmtp\n", "  driver = lmtp\n  ignore_quota = true\n")
         body = body.replace("  protocol = lmtp\n", "  protocol = lmtp\n  lmtp_ignore_quota = true\n")

@@ -1,22 +1,16 @@
 // [dsn] (issue #11): success-DSN submission, validation with file:line, the --check-config dump.
 #include <gtest/gtest.h>
 
+#include "config_util.hpp"
 #include "mailslot/config/load.hpp"
 
 namespace mailslot::config {
 namespace {
 
+using test::load_error;
+
 constexpr const char* kBase =
     "[server]\nlisten = [\"127.0.0.1:0\"]\n[mail]\nroot = \"/m\"\ndomains = [\"example.test\"]\n";
-
-std::string error_of(const std::string& text) {
-  try {
-    load_string(text, "t.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(DsnConfig, OffByDefaultWithTheSpoolBelowTheMailRoot) {
   Config c = load_string(kBase);
@@ -48,19 +42,19 @@ TEST(DsnConfig, SendmailOrSmtpAndTheDumpLoadsAgain) {
 }
 
 TEST(DsnConfig, ErrorsNameKeyAndLine) {
-  EXPECT_NE(error_of(std::string(kBase) + "[dsn]\nsendmail = [\"/s\"]\nsmtp = \"127.0.0.1:25\"\n")
+  EXPECT_NE(load_error(std::string(kBase) + "[dsn]\nsendmail = [\"/s\"]\nsmtp = \"127.0.0.1:25\"\n")
                 .find("t.toml:8:8: dsn.smtp: set dsn.sendmail or dsn.smtp, not both"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[dsn]\nsmtp = \"192.0.2.1:25\"\n")
+  EXPECT_NE(load_error(std::string(kBase) + "[dsn]\nsmtp = \"192.0.2.1:25\"\n")
                 .find("dsn.smtp: must be a loopback address"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[dsn]\nsendmail = [\"sendmail\"]\n")
+  EXPECT_NE(load_error(std::string(kBase) + "[dsn]\nsendmail = [\"sendmail\"]\n")
                 .find("dsn.sendmail: the command must be an absolute path"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[dsn]\nretry = \"2h\"\n")
+  EXPECT_NE(load_error(std::string(kBase) + "[dsn]\nretry = \"2h\"\n")
                 .find("dsn.retry_max: must not be less than dsn.retry"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[dsn]\ncommand = \"x\"\n").find("dsn.command: unknown key"),
+  EXPECT_NE(load_error(std::string(kBase) + "[dsn]\ncommand = \"x\"\n").find("dsn.command: unknown key"),
             std::string::npos);
 }
 

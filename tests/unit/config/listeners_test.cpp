@@ -4,24 +4,15 @@
 
 #include <cstring>
 
+#include "config_util.hpp"
 #include "mailslot/config/load.hpp"
 #include "mailslot/config/network.hpp"
 
 namespace mailslot::config {
 namespace {
 
-std::string with_listen(const std::string& server) {
-  return "[server]\n" + server + "\n[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n";
-}
-
-std::string problems(const std::string& toml) {
-  try {
-    load_string(toml, "t.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::load_error;
+using test::with_listen;
 
 Address16 addr(const char* text) {
   Address16 a{};
@@ -76,21 +67,21 @@ TEST(Listeners, UnixSocketModeStillAppliesToUntabledEntries) {
 }
 
 TEST(Listeners, ErrorsNameFileLineAndKey) {
-  auto w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", allow = [\"10.0.0.1/8\"] }]"));
+  auto w = load_error(with_listen("listen = [{ address = \"127.0.0.1:24\", allow = [\"10.0.0.1/8\"] }]"));
   EXPECT_NE(w.find("t.toml:2:"), std::string::npos) << w;
   EXPECT_NE(w.find("server.listen.allow"), std::string::npos) << w;
   EXPECT_NE(w.find("host bits"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", mode = \"0600\" }]"));
+  w = load_error(with_listen("listen = [{ address = \"127.0.0.1:24\", mode = \"0600\" }]"));
   EXPECT_NE(w.find("server.listen.mode: applies only to unix: listeners"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"unix:/x\", allow = [\"::1\"] }]"));
+  w = load_error(with_listen("listen = [{ address = \"unix:/x\", allow = [\"::1\"] }]"));
   EXPECT_NE(w.find("server.listen.allow: applies only to TCP"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ mode = \"0600\" }]"));
+  w = load_error(with_listen("listen = [{ mode = \"0600\" }]"));
   EXPECT_NE(w.find("server.listen.address: is required"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"unix:/x\", colour = \"red\" }]"));
+  w = load_error(with_listen("listen = [{ address = \"unix:/x\", colour = \"red\" }]"));
   EXPECT_NE(w.find("server.listen.colour: unknown key"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"unix:/x\", mode = \"rw\" }]"));
+  w = load_error(with_listen("listen = [{ address = \"unix:/x\", mode = \"rw\" }]"));
   EXPECT_NE(w.find("server.listen.mode: must be an octal mode"), std::string::npos) << w;
-  w = problems(with_listen("listen = [42]"));
+  w = load_error(with_listen("listen = [42]"));
   EXPECT_NE(w.find("server.listen"), std::string::npos) << w;
 }
 

@@ -1,21 +1,15 @@
 // [log] and [metrics] (issue #7): validation with file:line and the --check-config dump.
 #include <gtest/gtest.h>
 
+#include "config_util.hpp"
 #include "mailslot/config/load.hpp"
 
 namespace mailslot::config {
 namespace {
 
-constexpr const char* kBase = "[server]\nlisten = [\"127.0.0.1:0\"]\n[mail]\nroot = \"/m\"\ndomains = [\"example.test\"]\n";
+using test::load_error;
 
-std::string error_of(const std::string& text) {
-  try {
-    load_string(text, "t.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+constexpr const char* kBase = "[server]\nlisten = [\"127.0.0.1:0\"]\n[mail]\nroot = \"/m\"\ndomains = [\"example.test\"]\n";
 
 TEST(OperationsConfig, Defaults) {
   Config c = load_string(kBase);
@@ -37,11 +31,11 @@ TEST(OperationsConfig, MetricsListenParsed) {
 }
 
 TEST(OperationsConfig, ErrorsNameKeyAndLine) {
-  EXPECT_NE(error_of(std::string(kBase) + "[log]\nformat = \"xml\"\n").find("t.toml:7:10: log.format: must be"),
+  EXPECT_NE(load_error(std::string(kBase) + "[log]\nformat = \"xml\"\n").find("t.toml:7:10: log.format: must be"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[metrics]\nlisten = \"unix:/run/m\"\n").find("t.toml:7:10: metrics.listen"),
+  EXPECT_NE(load_error(std::string(kBase) + "[metrics]\nlisten = \"unix:/run/m\"\n").find("t.toml:7:10: metrics.listen"),
             std::string::npos);
-  EXPECT_NE(error_of(std::string(kBase) + "[metrics]\nport = 1\n").find("metrics.port: unknown key"), std::string::npos);
+  EXPECT_NE(load_error(std::string(kBase) + "[metrics]\nport = 1\n").find("metrics.port: unknown key"), std::string::npos);
 }
 
 }  // namespace

@@ -1,23 +1,14 @@
 // Issue #11: PROXY protocol per listener (server.listen { proxy_protocol, proxy_from }).
 #include <gtest/gtest.h>
 
+#include "config_util.hpp"
 #include "mailslot/config/load.hpp"
 
 namespace mailslot::config {
 namespace {
 
-std::string with_listen(const std::string& server) {
-  return "[server]\n" + server + "\n[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n";
-}
-
-std::string problems(const std::string& toml) {
-  try {
-    load_string(toml, "t.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::load_error;
+using test::with_listen;
 
 TEST(ProxyListener, TcpAndUnix) {
   Config c = load_string(with_listen(
@@ -38,19 +29,19 @@ TEST(ProxyListener, TcpAndUnix) {
 }
 
 TEST(ProxyListener, Errors) {
-  auto w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = true }]"));
+  auto w = load_error(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = true }]"));
   EXPECT_NE(w.find("t.toml:2:"), std::string::npos) << w;
   EXPECT_NE(w.find("server.listen.proxy_protocol: needs proxy_from"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_from = [\"10.0.0.0/8\"] }]"));
+  w = load_error(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_from = [\"10.0.0.0/8\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from: needs proxy_protocol = true"), std::string::npos) << w;
-  w = problems(
+  w = load_error(
       with_listen("listen = [{ address = \"unix:/x\", proxy_protocol = true, proxy_from = [\"::1\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from: applies only to TCP"), std::string::npos) << w;
-  w = problems(with_listen(
+  w = load_error(with_listen(
       "listen = [{ address = \"127.0.0.1:24\", proxy_protocol = true, proxy_from = [\"10.0.0.1/8\"] }]"));
   EXPECT_NE(w.find("server.listen.proxy_from"), std::string::npos) << w;
   EXPECT_NE(w.find("host bits"), std::string::npos) << w;
-  w = problems(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = \"v2\" }]"));
+  w = load_error(with_listen("listen = [{ address = \"127.0.0.1:24\", proxy_protocol = \"v2\" }]"));
   EXPECT_NE(w.find("server.listen.proxy_protocol"), std::string::npos) << w;
 }
 

@@ -1,22 +1,16 @@
 // [tls], [auth] and the per-listener starttls/tls/auth keys (issue #5 part A).
 #include <gtest/gtest.h>
 
+#include "config_util.hpp"
 #include "mailslot/config/load.hpp"
 
 namespace mailslot::config {
 namespace {
 
+using test::load_error;
+
 std::string doc(const std::string& listen, const std::string& more = "") {
   return "[server]\nlisten = " + listen + "\n[mail]\nroot = \"/var/mail\"\ndomains = [\"example.test\"]\n" + more;
-}
-
-std::string problems(const std::string& toml) {
-  try {
-    load_string(toml, "t.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(TlsAuthConfig, ListenerPoliciesAndSections) {
@@ -43,16 +37,16 @@ TEST(TlsAuthConfig, ListenerPoliciesAndSections) {
 }
 
 TEST(TlsAuthConfig, BadValuesNameTheKey) {
-  EXPECT_NE(problems(doc(R"([{ address = "127.0.0.1:24", starttls = "maybe" }])")).find("server.listen.starttls"),
+  EXPECT_NE(load_error(doc(R"([{ address = "127.0.0.1:24", starttls = "maybe" }])")).find("server.listen.starttls"),
             std::string::npos);
-  EXPECT_NE(problems(doc(R"([{ address = "127.0.0.1:24", auth = "yes" }])")).find("server.listen.auth"),
+  EXPECT_NE(load_error(doc(R"([{ address = "127.0.0.1:24", auth = "yes" }])")).find("server.listen.auth"),
             std::string::npos);
-  EXPECT_NE(problems(doc(R"([{ address = "127.0.0.1:24", tls = true, starttls = "offered" }])"))
+  EXPECT_NE(load_error(doc(R"([{ address = "127.0.0.1:24", tls = true, starttls = "offered" }])"))
                 .find("makes no sense with tls = true"),
             std::string::npos);
-  EXPECT_NE(problems(doc(R"(["127.0.0.1:24"])", "[tls]\ncert = \"c.pem\"\n")).find("cert and key go together"),
+  EXPECT_NE(load_error(doc(R"(["127.0.0.1:24"])", "[tls]\ncert = \"c.pem\"\n")).find("cert and key go together"),
             std::string::npos);
-  EXPECT_NE(problems(doc(R"(["127.0.0.1:24"])", "[tls]\nmin_version = \"TLSv1.1\"\n")).find("tls.min_version"),
+  EXPECT_NE(load_error(doc(R"(["127.0.0.1:24"])", "[tls]\nmin_version = \"TLSv1.1\"\n")).find("tls.min_version"),
             std::string::npos);
 }
 

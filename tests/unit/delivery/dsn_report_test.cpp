@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "envelope_util.hpp"
 #include "mailslot/delivery/dsn_spool.hpp"
 
 namespace mailslot::delivery {
@@ -15,12 +16,7 @@ namespace {
 
 using std::chrono::system_clock;
 
-std::shared_ptr<const Mailbox> mailbox(std::string address) {
-  auto m = std::make_shared<Mailbox>();
-  m->address = std::move(address);
-  m->maildir = "/var/mail/x";
-  return m;
-}
+std::shared_ptr<const Mailbox> mailbox(const std::string& address) { return testing::mailbox(address, "/var/mail/x"); }
 
 Envelope sample() {
   Envelope e;
