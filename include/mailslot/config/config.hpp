@@ -84,7 +84,7 @@ struct Domain {
 };
 
 // [lmtp]: LHLO extensions that can be switched off (docs/conformance.md). DSN is not here: it is
-// not offered until success DSNs exist (issue #11).
+// offered exactly when [dsn] has a submission path for success DSNs (struct Dsn, issue #11).
 struct Extensions {
   bool chunking = true;  // CHUNKING and BINARYMIME (RFC 3030)
   bool smtputf8 = true;  // SMTPUTF8 (RFC 6531)
