@@ -11,6 +11,7 @@
 //   (the message: too large, unreadable), 73 EX_CANTCREAT (the mailbox refused it, e.g. full).
 // One line per recipient on stderr: "<address>: <code> <enhanced> <text>", the LMTP reply the
 // recipient would have had.
+#include <sysexits.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -29,18 +30,11 @@
 namespace mailslot::app {
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kDataErr = 65;    // EX_DATAERR
-constexpr int kNoUser = 67;     // EX_NOUSER
-constexpr int kSoftware = 70;   // EX_SOFTWARE
-constexpr int kCantCreat = 73;  // EX_CANTCREAT
-constexpr int kTempFail = 75;   // EX_TEMPFAIL
-constexpr int kConfig = 78;     // EX_CONFIG
 
 struct Result {
   std::string address;
   delivery::Outcome outcome;
-  int exit_code = kOk;
+  int exit_code = EX_OK;
 };
 
 delivery::Outcome refused(int code, const char* enhanced, std::string text, bool temporary) {
@@ -57,24 +51,24 @@ Result from_resolution(const std::string& address, const delivery::Resolution& r
   using S = delivery::Resolution::Status;
   const std::string why = r.reason.empty() ? std::string() : " (" + r.reason + ")";
   switch (r.status) {
-    case S::ok: return {address, delivery::Outcome::ok(""), kOk};
-    case S::unknown_user: return {address, refused(550, "5.1.1", "User unknown" + why, false), kNoUser};
-    case S::unknown_domain: return {address, refused(550, "5.1.2", "Domain not served here" + why, false), kNoUser};
-    case S::bad_mailbox: return {address, refused(550, "5.1.3", "Bad mailbox name" + why, false), kNoUser};
-    case S::over_quota: return {address, refused(552, "5.2.2", "Mailbox is over quota" + why, false), kCantCreat};
+    case S::ok: return {address, delivery::Outcome::ok(""), EX_OK};
+    case S::unknown_user: return {address, refused(550, "5.1.1", "User unknown" + why, false), EX_NOUSER};
+    case S::unknown_domain: return {address, refused(550, "5.1.2", "Domain not served here" + why, false), EX_NOUSER};
+    case S::bad_mailbox: return {address, refused(550, "5.1.3", "Bad mailbox name" + why, false), EX_NOUSER};
+    case S::over_quota: return {address, refused(552, "5.2.2", "Mailbox is over quota" + why, false), EX_CANTCREAT};
     case S::over_quota_tempfail:
-      return {address, refused(452, "4.2.2", "Mailbox is over quota" + why, true), kTempFail};
+      return {address, refused(452, "4.2.2", "Mailbox is over quota" + why, true), EX_TEMPFAIL};
     case S::temporary: break;
   }
-  return {address, refused(451, "4.3.0", "Temporary lookup failure" + why, true), kTempFail};
+  return {address, refused(451, "4.3.0", "Temporary lookup failure" + why, true), EX_TEMPFAIL};
 }
 
 int exit_for(const delivery::Outcome& o) {
-  if (o.delivered()) return kOk;
-  if (o.kind == delivery::Outcome::Kind::temporary) return kTempFail;
-  if (o.enhanced.rfind("5.1.", 0) == 0) return kNoUser;
-  if (o.enhanced.rfind("5.3.4", 0) == 0 || o.enhanced.rfind("5.6.", 0) == 0) return kDataErr;
-  return kCantCreat;
+  if (o.delivered()) return EX_OK;
+  if (o.kind == delivery::Outcome::Kind::temporary) return EX_TEMPFAIL;
+  if (o.enhanced.rfind("5.1.", 0) == 0) return EX_NOUSER;
+  if (o.enhanced.rfind("5.3.4", 0) == 0 || o.enhanced.rfind("5.6.", 0) == 0) return EX_DATAERR;
+  return EX_CANTCREAT;
 }
 
 // The message from stdin as the store expects it (what an LMTP DATA decodes to): CRLF line ends.
@@ -112,7 +106,7 @@ int deliver(const std::string& config_path, const DeliverArgs& args) {
     res = build_resources(cfg);
   } catch (const std::exception& e) {
     std::cerr << "mailslotd deliver: configuration error: " << e.what() << "\n";
-    return kConfig;
+    return EX_CONFIG;
   }
 
   delivery::Envelope env;
@@ -132,12 +126,12 @@ int deliver(const std::string& config_path, const DeliverArgs& args) {
     lmtp::PathError perr = lmtp::PathError::none;
     auto path = lmtp::parse_path(text, used, perr);
     if (!path || path->null || used != text.size()) {
-      results.push_back({a, refused(550, "5.1.3", "Bad recipient address syntax", false), kNoUser});
+      results.push_back({a, refused(550, "5.1.3", "Bad recipient address syntax", false), EX_NOUSER});
       continue;
     }
     const delivery::Resolution resolution = res.recipients->resolve(path->mailbox);
     Result r = from_resolution(path->mailbox.to_string(), resolution);
-    if (r.exit_code == kOk) {
+    if (r.exit_code == EX_OK) {
       accepted.push_back(results.size());
       env.recipients.push_back(resolution.mailbox);
       env.forward_paths.push_back(path->mailbox.to_string());
@@ -175,15 +169,15 @@ int deliver(const std::string& config_path, const DeliverArgs& args) {
     }
   }
 
-  int status = kOk;
+  int status = EX_OK;
   for (const auto& r : results) {
     const auto& o = r.outcome;
     std::cerr << r.address << ": " << o.code << " " << o.enhanced << " " << o.text
               << (o.location.empty() ? "" : " file=" + o.location) << "\n";
-    if (r.exit_code == kTempFail) status = kTempFail;
-    else if (status == kOk) status = r.exit_code;
+    if (r.exit_code == EX_TEMPFAIL) status = EX_TEMPFAIL;
+    else if (status == EX_OK) status = r.exit_code;
   }
-  if (results.empty()) return kSoftware;
+  if (results.empty()) return EX_SOFTWARE;
   return status;
 }
 

@@ -1,4 +1,5 @@
 // mailslotd: flags, logging, configuration, signals; everything else lives in the library.
+#include <sysexits.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,10 +25,6 @@ namespace {
 using namespace mailslot;
 
 // sysexits.h: EX_USAGE 64, EX_SOFTWARE 70, EX_OSERR 71, EX_CONFIG 78.
-constexpr int kExitUsage = 64;
-constexpr int kExitSoftware = 70;
-constexpr int kExitOsErr = 71;
-constexpr int kExitConfig = 78;
 
 // "N connections open, ..." for systemd's STATUS= (systemctl status shows it).
 std::string status_line(server::Server& srv) {
@@ -84,7 +81,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+    return rc == 0 ? 0 : EX_USAGE;
   }
   if (version) {
     std::cout << "mailslotd " << MAILSLOT_VERSION << "\n";
@@ -93,7 +90,7 @@ int main(int argc, char** argv) {
   if (!probe_url.empty()) return mailslot::app::probe_health(probe_url);
   if (*deliver_cmd && stdio) {
     std::cerr << "mailslotd: --stdio and deliver exclude each other\n";
-    return kExitUsage;
+    return EX_USAGE;
   }
   if (*deliver_cmd) return mailslot::app::deliver(config_path, deliver_args);
 
@@ -104,14 +101,14 @@ int main(int argc, char** argv) {
     cfg = mailslot::app::load_config(config_path, overrides);
   } catch (const config::ConfigError& e) {
     std::cerr << "mailslotd: configuration error:\n" << e.what() << "\n";
-    return kExitConfig;
+    return EX_CONFIG;
   }
   if (check_config) {
     try {
       mailslot::app::build_recipients(cfg);  // the passwd-files and the aliases file are checked too
     } catch (const std::runtime_error& e) {
       std::cerr << "mailslotd: configuration error:\n" << e.what() << "\n";
-      return kExitConfig;
+      return EX_CONFIG;
     }
     std::cout << config::to_toml(cfg);
     std::cerr << "mailslotd: configuration " << config_path << " is valid\n";
@@ -240,12 +237,12 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const config::ConfigError& e) {
     spdlog::critical("configuration error: {}", e.what());
-    return kExitConfig;
+    return EX_CONFIG;
   } catch (const std::system_error& e) {
     spdlog::critical("{}", e.what());
-    return kExitOsErr;
+    return EX_OSERR;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
-    return kExitSoftware;
+    return EX_SOFTWARE;
   }
 }

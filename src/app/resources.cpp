@@ -123,9 +123,7 @@ void keep_restart_only_settings(const config::Config& running, config::Config& n
   keep("server.disk_queue", running.disk_queue != next.disk_queue);
   keep("metrics.listen", running.metrics.listen != next.metrics.listen);
   keep("log.format", running.log.format != next.log.format);
-  keep("[dsn]", running.dsn.sendmail != next.dsn.sendmail || running.dsn.smtp != next.dsn.smtp ||
-                    running.dsn.spool != next.dsn.spool || running.dsn.retry != next.dsn.retry ||
-                    running.dsn.retry_max != next.dsn.retry_max || running.dsn.max_age != next.dsn.max_age);
+  keep("[dsn]", running.dsn != next.dsn);
   next.listeners = running.listeners;
   next.unix_socket_mode = running.unix_socket_mode;
   next.io_threads = running.io_threads;

@@ -12,6 +12,7 @@
 //   78 EX_CONFIG    the configuration (or the privilege policy) is wrong; nothing was read
 // A failure before the session starts answers the client "421 4.3.0" as its greeting, so an MTA
 // defers (and logs why) instead of reading a log line as a reply.
+#include <sysexits.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -31,13 +32,6 @@
 namespace mailslot::app {
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kSoftware = 70;  // EX_SOFTWARE
-constexpr int kOsErr = 71;     // EX_OSERR
-constexpr int kIoErr = 74;     // EX_IOERR
-constexpr int kTempFail = 75;  // EX_TEMPFAIL
-constexpr int kProtocol = 76;  // EX_PROTOCOL
-constexpr int kConfig = 78;    // EX_CONFIG
 
 // The LMTP stream, taken off descriptors 0 and 1 so that nothing else can read it or write to it:
 // after this, fd 0 is /dev/null and fd 1 is stderr (a stray write to stdout lands in the log, never
@@ -85,20 +79,20 @@ int exit_status(server::Connection::Ending e) {
   using E = server::Connection::Ending;
   switch (e) {
     case E::quit:
-      return kOk;
+      return EX_OK;
     case E::peer_closed:
     case E::io_error:
-      return kIoErr;
+      return EX_IOERR;
     case E::timeout:
     case E::shutdown:
-      return kTempFail;
+      return EX_TEMPFAIL;
     case E::protocol:
-      return kProtocol;
+      return EX_PROTOCOL;
     case E::running:
     case E::internal:
       break;
   }
-  return kSoftware;
+  return EX_SOFTWARE;
 }
 
 }  // namespace
@@ -111,7 +105,7 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
     stream = take_stdio();
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "mailslotd: %s\n", e.what());
-    return kIoErr;
+    return EX_IOERR;
   }
   set_up_logging(config::Config{}, stream.log);  // until the configuration says more
 
@@ -121,7 +115,7 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
   } catch (const config::ConfigError& e) {
     spdlog::critical("configuration error:\n{}", e.what());
     refuse(stream, "configuration error");
-    return kConfig;
+    return EX_CONFIG;
   }
   // Not used in stdio mode: no listener is bound, and TLS and AUTH (per listener) are not offered,
   // so their certificate, key and SASL set-up are not loaded either (an unprivileged MTA user
@@ -176,15 +170,15 @@ int serve_stdio(const std::string& config_path, const Overrides& overrides) {
   } catch (const config::ConfigError& e) {
     spdlog::critical("configuration error: {}", e.what());
     refuse_unless_started("configuration error");
-    return kConfig;
+    return EX_CONFIG;
   } catch (const std::system_error& e) {
     spdlog::critical("{}", e.what());
     refuse_unless_started("local error");
-    return kOsErr;
+    return EX_OSERR;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     refuse_unless_started("local error");
-    return kSoftware;
+    return EX_SOFTWARE;
   }
 }
 

@@ -222,20 +222,27 @@ std::optional<unsigned> octal_mode(const std::string& mode) {
   return m;
 }
 
+// A list of networks under `name` in table `t`: each entry parsed, a bad one reported at its own
+// line (server.listen allow, proxy_from).
+void read_networks(Reader& r, const toml::table& t, const char* name, const std::string& key,
+                   const std::vector<std::string>& texts, std::vector<Network>& out) {
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    try {
+      out.push_back(parse_network(texts[i]));
+    } catch (const std::invalid_argument& e) {
+      const toml::node* n = t.get(name);
+      if (n != nullptr && n->is_array() && i < n->as_array()->size()) n = n->as_array()->get(i);
+      r.problem(n, key, e.what());
+    }
+  }
+}
+
 // Issue #11: { address = "0.0.0.0:24", proxy_protocol = true, proxy_from = ["10.0.0.5/32"] }. On TCP
 // the peers allowed to send the header must be named (a header from anyone would let anyone pick
 // the client address the access checks and logs see); unix: listeners rely on the file's mode.
 void read_proxy_from(Reader& r, const toml::table& t, const std::vector<std::string>& proxy_from, Listener& l) {
   const std::string key = "server.listen.proxy_from";
-  for (std::size_t i = 0; i < proxy_from.size(); ++i) {
-    try {
-      l.proxy_from.push_back(parse_network(proxy_from[i]));
-    } catch (const std::invalid_argument& e) {
-      const toml::node* n = t.get("proxy_from");
-      if (n != nullptr && n->is_array() && i < n->as_array()->size()) n = n->as_array()->get(i);
-      r.problem(n, key, e.what());
-    }
-  }
+  read_networks(r, t, "proxy_from", key, proxy_from, l.proxy_from);
   if (t.contains("proxy_from") && !l.proxy_protocol) {
     r.problem(t.get("proxy_from"), key, "needs proxy_protocol = true");
   } else if (l.kind == Listener::Kind::unix_socket && t.contains("proxy_from")) {
@@ -294,15 +301,7 @@ std::optional<Listener> read_listener_table(Reader& r, const toml::table& t, con
       r.problem(t.get("mode"), path + ".mode", "must be an octal mode like \"0660\"");
     }
   }
-  for (std::size_t i = 0; i < allow.size(); ++i) {
-    try {
-      l.allow.push_back(parse_network(allow[i]));
-    } catch (const std::invalid_argument& e) {
-      const toml::node* n = t.get("allow");
-      if (n != nullptr && n->is_array() && i < n->as_array()->size()) n = n->as_array()->get(i);
-      r.problem(n, path + ".allow", e.what());
-    }
-  }
+  read_networks(r, t, "allow", path + ".allow", allow, l.allow);
   if (!unix_socket) {
     for (const char* key : {"mode", "owner", "group"}) {
       if (t.contains(key)) r.problem(t.get(key), path + "." + key, "applies only to unix: listeners");

@@ -105,9 +105,10 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline(std
   work.store = ctx_.store;
   work.recipients = envelope_.recipients.size();
   work.writer = std::move(writer_);
-  work.envelope = envelope_;  // begin() for a message still in memory; the success DSN
   if (!work.writer) work.content = std::move(pending_);  // a small message: spool, write and commit in the one job
   if (ctx_.dsn != nullptr) work.dsn_spool = ctx_.dsn->spool();
+  // The job needs the envelope for begin() (a message still in memory) and for a success DSN only.
+  if (!work.writer || work.dsn_spool) work.envelope = envelope_;
   run->message_id = envelope_.session_id;
   const auto started = Clock::now();
   commit_deadline_ = started + ctx_.config->timeouts.delivery;

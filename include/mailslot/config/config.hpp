@@ -127,6 +127,7 @@ struct Dsn {
   std::chrono::milliseconds retry_max{std::chrono::hours(1)};  // back-off ceiling
   std::chrono::milliseconds max_age{std::chrono::hours(24 * 5)};  // then given up (error log line)
   bool enabled() const { return !sendmail.empty() || !smtp.empty(); }
+  bool operator==(const Dsn&) const = default;  // a reload compares the section whole
 };
 
 // [tls] (issue #5): the server certificate, used by STARTTLS and implicit-TLS listeners.
