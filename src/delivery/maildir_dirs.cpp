@@ -72,6 +72,49 @@ std::size_t DurableMaildirs::size() const {
   return keys_.size();
 }
 
+OpenMaildirs::OpenMaildirs(std::size_t capacity, std::chrono::milliseconds ttl) : capacity_(capacity), ttl_(ttl) {}
+
+std::shared_ptr<const HeldMaildir> OpenMaildirs::find(const std::string& key, Clock::time_point now) {
+  const std::lock_guard lock(mutex_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  if (now - it->second.walked >= ttl_) {
+    erase(it);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.dirs;
+}
+
+void OpenMaildirs::insert(const std::string& key, std::shared_ptr<const HeldMaildir> dirs, Clock::time_point now) {
+  if (!enabled()) return;
+  const std::lock_guard lock(mutex_);
+  if (const auto it = entries_.find(key); it != entries_.end()) {
+    it->second.dirs = std::move(dirs);
+    it->second.walked = now;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return;
+  }
+  while (entries_.size() >= capacity_) erase(entries_.find(lru_.back()));
+  lru_.push_front(key);
+  entries_.emplace(key, Entry{std::move(dirs), now, lru_.begin()});
+}
+
+void OpenMaildirs::forget(const std::string& key, const HeldMaildir* stale) {
+  const std::lock_guard lock(mutex_);
+  if (const auto it = entries_.find(key); it != entries_.end() && it->second.dirs.get() == stale) erase(it);
+}
+
+std::size_t OpenMaildirs::size() const {
+  const std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void OpenMaildirs::erase(std::unordered_map<std::string, Entry>::iterator it) {
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
 std::optional<Outcome> open_mail_root(fs::FileSystem& files, const path& root, fs::Fd& out) {
   const path r = root.empty() ? path("/") : root;
   int fd = -1;
@@ -113,6 +156,7 @@ std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const pa
   std::vector<fs::Fd> chain;
   path at;
   int dir = root_fd;
+  bool made = false;  // this walk created a directory of the chain: the Maildir is new
   for (const path& component : *rel) {
     at /= component;
     fs::Fd next;
@@ -121,6 +165,7 @@ std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const pa
     if (const int err = fs::open_subdir(files, dir, component.c_str(), 0700, sync, next, created, what))
       return walk_failure(err, step(what), at);
     if (created && sync) ++out.dirs_synced;
+    made = made || created;
     dir = next.get();
     chain.push_back(std::move(next));
   }
@@ -133,7 +178,9 @@ std::optional<Outcome> open_maildir(fs::FileSystem& files, int root_fd, const pa
   std::string key = rel->string();
   key += '\0';
   key += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  out.first_use = !durable.contains(key);
+  // A Maildir this walk made is new whatever `durable` says: a file system may give a new directory
+  // the inode number of one just removed (ext4 does), and the new one needs its cur/ and a sweep.
+  out.first_use = made || !durable.contains(key);
   const bool sync_chain = sync && out.first_use;
 
   // cur/ is only made sure of (created if missing) on first use; after that a delivery needs just

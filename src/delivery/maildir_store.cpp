@@ -4,7 +4,8 @@
 // nothing on this path throws, and nothing is reported delivered before its name in new/ is durable.
 // Every Maildir is reached from mail.root without following a symlink (maildir_dirs.hpp), and every
 // step after that works on held directory fds (openat, linkat, unlinkat, fsync): no path below the
-// root is resolved twice.
+// root is resolved twice. Those fds may come from a walk made shortly before by another transaction
+// (OpenMaildirs, maildir_dirs.hpp says for how long and what that means for a moved Maildir).
 #include "mailslot/delivery/maildir_store.hpp"
 
 #include <fcntl.h>
@@ -67,16 +68,10 @@ std::uint64_t crlf_size(std::string_view text) {
   return n;
 }
 
-// A second descriptor for a directory the writer already holds (F_DUPFD_CLOEXEC: never leaks to a child).
-int dup_dir(const fs::Fd& from, fs::Fd& out) {
-  out = fs::Fd(::fcntl(from.get(), F_DUPFD_CLOEXEC, 0));
-  return out.valid() ? 0 : errno;
-}
-
 class MaildirWriter final : public MessageWriter {
  public:
   MaildirWriter(const MaildirStoreOptions& opt, std::shared_ptr<DurableMaildirs> durable,
-                std::shared_ptr<std::atomic<std::uint64_t>> swept, fs::Fd root,
+                std::shared_ptr<OpenMaildirs> open, std::shared_ptr<std::atomic<std::uint64_t>> swept,
                 std::vector<std::shared_ptr<const Mailbox>> recipients,
                 std::vector<std::string> own_headers = {})
       : files_(opt.file_system),
@@ -87,7 +82,7 @@ class MaildirWriter final : public MessageWriter {
         root_path_(opt.root),
         duplicates_(opt.duplicates),
         durable_(std::move(durable)),
-        root_(std::move(root)),
+        open_(std::move(open)),
         recipients_(std::move(recipients)),
         own_headers_(std::move(own_headers)) {}
 
@@ -101,27 +96,32 @@ class MaildirWriter final : public MessageWriter {
   // ARCHITECTURE.md step 1: the spool lives in tmp/ of a recipient's Maildir, so that link() into
   // that recipient's new/ never crosses a file system. The writer keeps that tmp/ and new/ open.
   // The spool is created as its recipient (identity.hpp; the walk to it is the daemon's, which can
-  // search directories a user cannot read); a read descriptor is kept so that copies for recipients
-  // with another uid can be made.
-  std::optional<Outcome> open_spool(const Mailbox& mailbox, std::string_view headers) {
-    const path& maildir = mailbox.maildir;
-    MaildirDirs dirs;
-    if (auto failure = open_dirs(mailbox, dirs)) return failure;
-    sweep_on_first_use(dirs);
+  // search directories a user cannot read). With other destinations (`copies_possible`) a read
+  // descriptor is kept, so that copies for recipients with another uid can be made.
+  std::optional<Outcome> open_spool(const Mailbox& mailbox, std::string_view headers, bool copies_possible) {
+    std::shared_ptr<const HeldMaildir> dirs;
     std::string name;
     fs::Fd fd;
-    {
-      const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
-      if (const int err = fs::create_exclusive(*files_, dirs.tmp.get(), fresh_base(), kNameAttempts, name, fd))
-        return outcome_from_errno(err, "open");
-      spool_owner_ = as_user.owner();
+    for (int walk = 0;; ++walk) {
+      bool cached = false;
+      if (auto failure = held_dirs(mailbox, dirs, cached)) return failure;
+      int err = 0;
+      {
+        const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
+        err = fs::create_exclusive(*files_, dirs->tmp.get(), fresh_base(), kNameAttempts, name, fd);
+        if (!err) spool_owner_ = as_user.owner();
+      }
+      if (!err) break;
+      if (err != ENOENT || !cached || walk > 0) return outcome_from_errno(err, "open");
+      forget(mailbox, dirs.get());  // tmp/ has gone since the walk: walk (and create) it again
     }
-    int read_fd = -1;
-    files_->open(dirs.tmp.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, read_fd);
-    spool_read_ = fs::Fd(read_fd);
-    spool_dir_ = std::move(dirs.tmp);
-    spool_new_ = std::move(dirs.new_dir);
-    spool_maildir_ = normal(maildir);
+    if (copies_possible) {
+      int read_fd = -1;
+      files_->open(dirs->tmp.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, read_fd);
+      spool_read_ = fs::Fd(read_fd);
+    }
+    spool_dirs_ = std::move(dirs);
+    spool_maildir_ = normal(mailbox.maildir);
     spool_name_ = std::move(name);
     fd_ = std::move(fd);
     if (const int err = write_counted(headers)) {
@@ -206,7 +206,7 @@ class MaildirWriter final : public MessageWriter {
   // A name linked into new/ whose directory is not fsynced yet: not delivered until it is.
   struct Pending {
     std::size_t index;
-    fs::Fd new_dir;
+    std::shared_ptr<const HeldMaildir> dirs;
     std::string name;
   };
   // A name linked into new/ for recipient `index` (durable or not).
@@ -283,7 +283,7 @@ class MaildirWriter final : public MessageWriter {
   void discard_spool() {
     fs::close(*files_, fd_);
     spool_read_.close();
-    if (!spool_name_.empty()) files_->unlink(spool_dir_.get(), spool_name_.c_str(), 0);
+    if (!spool_name_.empty()) files_->unlink(spool_dirs_->tmp.get(), spool_name_.c_str(), 0);
     spool_name_.clear();
   }
 
@@ -304,43 +304,45 @@ class MaildirWriter final : public MessageWriter {
   // delivery only once sync_new_dirs() has fsynced new/.
   Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending, const CommitClaim& claim) {
     const Mailbox& mailbox = *recipients_[index];
-    MaildirDirs dirs;
-    if (normal(maildir) == spool_maildir_) {
-      // The spool's own Maildir: the new/ opened with tmp/ at begin(), not resolved again.
-      if (const int err = dup_dir(spool_new_, dirs.new_dir)) return outcome_from_errno(err, "open");
-      if (!own_headers_.empty()) {
-        if (const int err = dup_dir(spool_dir_, dirs.tmp)) return outcome_from_errno(err, "open");
-      }
-    } else if (auto failure = open_dirs(mailbox, dirs)) {
-      return *failure;
+    std::shared_ptr<const HeldMaildir> dirs = spool_dirs_;  // the spool's own Maildir: not walked again
+    bool cached = false;
+    if (normal(maildir) != spool_maildir_) {
+      if (auto failure = held_dirs(mailbox, dirs, cached)) return *failure;
     }
-    sweep_on_first_use(dirs);
     std::string target;
-    int err = 0;
-    const char* what = "link";
+    Failure f = put_into_new(index, *dirs, target, claim);
+    if (f.err == ENOENT && cached) {  // new/ (or tmp/) has gone since the walk: walk it again, once
+      forget(mailbox, dirs.get());
+      if (auto failure = held_dirs(mailbox, dirs, cached)) return *failure;
+      f = put_into_new(index, *dirs, target, claim);
+    }
+    if (f.err) return outcome_from_errno(f.err, f.what);
+    Outcome ok = Outcome::ok((maildir / "new" / target).string());
+    pending.push_back(Pending{index, std::move(dirs), std::move(target)});
+    return ok;
+  }
+
+  // The spool linked into `dirs`' new/, or a copy made there (another owner, another file system, a
+  // file system without hard links, per-recipient headers).
+  Failure put_into_new(std::size_t index, const HeldMaildir& dirs, std::string& target, const CommitClaim& claim) {
+    const Mailbox& mailbox = *recipients_[index];
     if (!own_headers_.empty()) {
       // mail.per_recipient_headers: a file of its own, this recipient's header block then the body.
       const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
-      const Failure f = copy_into(dirs, own_headers_[index], target, claim);
-      err = f.err;
-      what = f.what;
-    } else {
-      // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
-      err = effective_owner(mailbox.uid) == spool_owner_
-                ? link_into_new(spool_dir_.get(), spool_name_, dirs.new_dir.get(), target, size_, vsize_, claim)
-                : EPERM;
+      return copy_into(dirs, own_headers_[index], target, claim);
     }
+    // Another owner gets a copy of its own: a hard link would leave the file the spool owner's.
+    const int err = effective_owner(mailbox.uid) == spool_owner_
+                        ? link_into_new(spool_dirs_->tmp.get(), spool_name_, dirs.new_dir.get(), target, size_,
+                                        vsize_, claim)
+                        : EPERM;
     // EXDEV: another file system; EMLINK: too many links; EPERM: a file system without hard links.
-    if (own_headers_.empty() && (err == EXDEV || err == EMLINK || err == EPERM) && dirs.tmp.valid()) {
+    if (err == EXDEV || err == EMLINK || err == EPERM) {
       const Identity as_user(mailbox.uid, mailbox.gid);  // the copy is the recipient's
-      const Failure f = copy_into(dirs, {}, target, claim);
-      err = f.err;
-      what = f.what;
+      return copy_into(dirs, {}, target, claim);
     }
-    if (err) return outcome_from_errno(err, what);
-    Outcome ok = Outcome::ok((maildir / "new" / target).string());
-    pending.push_back(Pending{index, std::move(dirs.new_dir), std::move(target)});
-    return ok;
+    if (err) return {err, "link"};
+    return {};
   }
 
   // Links first, then one fsync per new/ (see kMaxPendingDirs). A link that cannot be made durable
@@ -348,8 +350,8 @@ class MaildirWriter final : public MessageWriter {
   void sync_new_dirs(std::vector<Pending>& pending, std::vector<Outcome>& out) const {
     for (const Pending& p : pending) {
       if (!fsync_) break;
-      if (const int err = fs::fsync_dir(*files_, p.new_dir.get())) {
-        files_->unlink(p.new_dir.get(), p.name.c_str(), 0);
+      if (const int err = fs::fsync_dir(*files_, p.dirs->new_dir.get())) {
+        files_->unlink(p.dirs->new_dir.get(), p.name.c_str(), 0);
         out[p.index] = outcome_from_errno(err, "fsync");
       }
     }
@@ -357,6 +359,8 @@ class MaildirWriter final : public MessageWriter {
   }
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
+  // (rename(RENAME_NOREPLACE) would too, and saves the spool's unlink, but was not faster: a rename
+  // across directories takes a lock held per file system, docs/performance.md.)
   // linkat() between held directory fds: neither side is looked up by path again.
   // ECANCELED once the commit has timed out: no name appears in new/ after that.
   int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target,
@@ -383,11 +387,11 @@ class MaildirWriter final : public MessageWriter {
   // dance, in the recipient's own Maildir. The file is `prefix` (its header block, or nothing)
   // followed by the spool, copied in the kernel (copy_file_range; read/write where it cannot). A
   // reflink (FICLONERANGE) cannot be used: it needs block-aligned offsets, and the prefix is not.
-  Failure copy_into(const MaildirDirs& dirs, std::string_view prefix, std::string& target,
+  Failure copy_into(const HeldMaildir& dirs, std::string_view prefix, std::string& target,
                     const CommitClaim& claim) const {
     int in_fd = -1;
     const int open_err = spool_read_.valid() ? 0
-                                             : files_->open(spool_dir_.get(), spool_name_.c_str(),
+                                             : files_->open(spool_dirs_->tmp.get(), spool_name_.c_str(),
                                                             O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, in_fd);
     const fs::Fd owned(in_fd);
     const fs::Fd& in = spool_read_.valid() ? spool_read_ : owned;
@@ -416,11 +420,47 @@ class MaildirWriter final : public MessageWriter {
     return f;
   }
 
+  // A Maildir's tmp/ and new/: held open from a recent walk (OpenMaildirs), or walked now and kept
+  // for the next transactions. `cached`: they come from an earlier walk, so a directory that has
+  // gone since (ENOENT) is worth one walk more (forget, then held_dirs again).
+  std::optional<Outcome> held_dirs(const Mailbox& mailbox, std::shared_ptr<const HeldMaildir>& out,
+                                   bool& cached) const {
+    const auto now = OpenMaildirs::Clock::now();
+    const std::string key = open_->enabled() ? held_key(mailbox) : std::string();
+    cached = false;
+    if (open_->enabled() && (out = open_->find(key, now))) {
+      cached = true;
+      return std::nullopt;
+    }
+    MaildirDirs dirs;
+    if (auto failure = open_dirs(mailbox, dirs)) return failure;
+    sweep_on_first_use(dirs);
+    auto held = std::make_shared<HeldMaildir>(HeldMaildir{std::move(dirs.tmp), std::move(dirs.new_dir)});
+    if (open_->enabled()) open_->insert(key, held, now);
+    out = std::move(held);
+    return std::nullopt;
+  }
+
+  void forget(const Mailbox& mailbox, const HeldMaildir* stale) const { open_->forget(held_key(mailbox), stale); }
+
+  // One Maildir, one key: the tree it is walked from and its normalised path.
+  static std::string held_key(const Mailbox& mailbox) {
+    std::string key = mailbox.base.string();
+    key += '\0';
+    key += normal(mailbox.maildir).string();
+    return key;
+  }
+
   // A Maildir walked from its mailbox's base (passwd-file and system users outside mail.root) or
-  // from mail.root.
+  // from mail.root, which is opened once per transaction, when a walk first needs it (so an operator
+  // who re-points a symlink above it is followed by the next walk).
   std::optional<Outcome> open_dirs(const Mailbox& mailbox, MaildirDirs& dirs) const {
-    if (mailbox.base.empty())
+    if (mailbox.base.empty()) {
+      if (!root_.valid()) {
+        if (auto f = open_mail_root(*files_, root_path_, root_)) return f;
+      }
       return open_maildir(*files_, root_.get(), root_path_, mailbox.maildir, fsync_, *durable_, dirs);
+    }
     fs::Fd base;
     if (auto f = open_mail_root(*files_, mailbox.base, base)) return f;
     return open_maildir(*files_, base.get(), mailbox.base, mailbox.maildir, fsync_, *durable_, dirs);
@@ -435,17 +475,17 @@ class MaildirWriter final : public MessageWriter {
   const std::shared_ptr<DuplicateDb> duplicates_;  // null: duplicate suppression off
   MessageIdScanner message_id_;                    // fed only when duplicates_ is set
   const std::shared_ptr<DurableMaildirs> durable_;
-  const fs::Fd root_;  // mail.root, opened once per transaction: every walk starts here
+  const std::shared_ptr<OpenMaildirs> open_;
+  mutable fs::Fd root_;  // mail.root, opened at most once per transaction: every walk starts here
   const std::vector<std::shared_ptr<const Mailbox>> recipients_;
   // Per destination, its own trace header block (mail.per_recipient_headers with several RCPTs);
   // empty: the spool holds the shared headers and is hard-linked (single instance).
   const std::vector<std::string> own_headers_;
-  fs::Fd spool_dir_;  // tmp/ of the spool's Maildir
-  fs::Fd spool_new_;  // new/ of the same Maildir
+  std::shared_ptr<const HeldMaildir> spool_dirs_;  // tmp/ and new/ of the spool's Maildir
   path spool_maildir_;
-  std::string spool_name_;  // the spool's name in spool_dir_, set only once the file is ours
+  std::string spool_name_;  // the spool's name in its tmp/, set only once the file is ours
   fs::Fd fd_;               // the spool, open for writing until commit
-  fs::Fd spool_read_;       // the spool, open for reading (copies for other owners)
+  fs::Fd spool_read_;       // the spool, open for reading (copies for other owners), when there are others
   std::int64_t spool_owner_ = -1;
   std::uint64_t size_ = 0;
   std::uint64_t vsize_ = 0;
@@ -463,7 +503,8 @@ std::string local_hostname() {
 
 MaildirStore::MaildirStore(MaildirStoreOptions options)
     : opt_(std::move(options)),
-      durable_(std::make_shared<DurableMaildirs>(opt_.known_maildirs, opt_.known_maildir_age)) {
+      durable_(std::make_shared<DurableMaildirs>(opt_.known_maildirs, opt_.known_maildir_age)),
+      open_(std::make_shared<OpenMaildirs>(opt_.open_maildirs, opt_.open_maildir_ttl)) {
   // cr.yp.to/proto/maildir.html: the host part tells apart writers sharing one Maildir.
   opt_.hostname = sanitize_maildir_host(opt_.hostname.empty() ? local_hostname() : opt_.hostname);
   // fs::posix() lives as long as the process: a non-owning shared_ptr to it.
@@ -475,13 +516,6 @@ MaildirStore::MaildirStore(MaildirStoreOptions options)
 std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Outcome& failure) {
   if (envelope.recipients.empty()) {
     failure = Outcome::temporary("No recipients");
-    return nullptr;
-  }
-  // The root is opened once per transaction (so an operator who re-points a symlink above it is
-  // followed by the next one); every Maildir of this transaction is walked from this descriptor.
-  fs::Fd root;
-  if (auto f = open_mail_root(*opt_.file_system, opt_.root, root)) {
-    failure = std::move(*f);
     return nullptr;
   }
   // Alias targets, +detail folders and ownership (delivery_plan.hpp): one destination per Maildir
@@ -497,8 +531,7 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     for (const Destination& d : *plan) own_headers.push_back(trace_headers(envelope, d.rcpt));
   }
   const std::string headers = own_headers.empty() ? trace_headers(envelope) : std::string();
-  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, swept_, std::move(root), destinations,
-                                                std::move(own_headers));
+  auto writer = std::make_unique<MaildirWriter>(opt_, durable_, open_, swept_, destinations, std::move(own_headers));
   const bool tempfail = opt_.quota_full_tempfail;
   // IGNOREQUOTA: the Maildirs (normalised) of the RCPTs that carry it. One copy serves every RCPT
   // with the same Maildir (first_with_same_maildir), so that copy is admitted when any of them does.
@@ -527,7 +560,7 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
     const path maildir = normal(rcpt->maildir);
     if (std::find(tried.begin(), tried.end(), maildir) != tried.end()) continue;
     tried.push_back(maildir);
-    last = writer->open_spool(*rcpt, headers);
+    last = writer->open_spool(*rcpt, headers, destinations.size() > 1);
     if (!last) return std::make_unique<PlannedWriter>(std::move(writer), plan, envelope.recipients.size());
   }
   if (!last && !plan->empty() && plan->front().failure) last = plan->front().failure;

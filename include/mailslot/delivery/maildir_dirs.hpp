@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,6 +63,52 @@ struct MaildirDirs {
   fs::Fd new_dir;
   int dirs_synced = 0;     // directories fsynced by this open (tests: the chain is synced once per process)
   bool first_use = false;  // DurableMaildirs did not know it: the caller sweeps tmp/ (maildir_sweep.hpp)
+};
+
+// A Maildir's tmp/ and new/ held open after a walk, shared by every writer that delivers into it
+// while OpenMaildirs keeps it (the descriptors close with the last holder).
+struct HeldMaildir {
+  fs::Fd tmp;
+  fs::Fd new_dir;
+};
+
+// Recently walked Maildirs, their tmp/ and new/ kept open for at most `ttl` after the walk
+// (issue #3: a walk from the root costs about a dozen system calls per delivery, a third of them
+// path lookups). The time counts from the walk, not from the last use, so whatever happens to a
+// Maildir's path is seen within `ttl` however busy the mailbox is: a Maildir moved away goes on
+// receiving mail in its new place for at most that long (as a delivery already under way does
+// today), a component replaced by a symlink is refused by the next walk, and a Maildir removed is
+// walked (and created) again at once, because the writer forgets an entry whose directory has gone
+// (ENOENT) and walks again. Only successful walks are kept: a refused Maildir is walked every time.
+// Bounded: at most `capacity` Maildirs (two descriptors each), the least recently used evicted
+// first. `capacity` 0 or `ttl` 0: nothing is kept. Thread-safe (the disk pool shares it). The clock
+// is the caller's (steady time), so tests need not wait.
+class OpenMaildirs {
+ public:
+  using Clock = std::chrono::steady_clock;
+  OpenMaildirs(std::size_t capacity, std::chrono::milliseconds ttl);
+
+  bool enabled() const { return capacity_ > 0 && ttl_.count() > 0; }
+  // The entry for `key` if it was walked less than `ttl` before `now`; an older one is dropped.
+  std::shared_ptr<const HeldMaildir> find(const std::string& key, Clock::time_point now);
+  void insert(const std::string& key, std::shared_ptr<const HeldMaildir> dirs, Clock::time_point now);
+  // Drops `key`, but only while it still holds `stale` (another writer may have walked it anew).
+  void forget(const std::string& key, const HeldMaildir* stale);
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const HeldMaildir> dirs;
+    Clock::time_point walked;
+    std::list<std::string>::iterator lru;
+  };
+  void erase(std::unordered_map<std::string, Entry>::iterator it);
+
+  const std::size_t capacity_;
+  const std::chrono::milliseconds ttl_;
+  mutable std::mutex mutex_;
+  std::list<std::string> lru_;  // most recently used first
+  std::unordered_map<std::string, Entry> entries_;
 };
 
 // Opens `root` (following symlinks: they are above the root). An empty root is "/".

@@ -42,9 +42,15 @@ struct MaildirStoreOptions {
   // Duplicate suppression (duplicates.hpp, config [duplicates]); null: off. A copy whose
   // (Message-ID, Maildir) was recorded within the window is answered 250 and not written again.
   std::shared_ptr<DuplicateDb> duplicates = {};
+  // Recently walked Maildirs whose tmp/ and new/ stay open (OpenMaildirs, maildir_dirs.hpp): how
+  // many, and for how long after their walk. 0 (the default here, so that tests see every walk):
+  // each transaction walks from the root. The daemon turns it on (app/resources.cpp).
+  std::size_t open_maildirs = 0;
+  std::chrono::milliseconds open_maildir_ttl = std::chrono::milliseconds(0);
 };
 
 class DurableMaildirs;
+class OpenMaildirs;
 
 // begin() spools in tmp/ of the first recipient whose Maildir is usable (creating Maildirs as
 // needed, mode 0700). A recipient whose Maildir path holds a symlink below the root, or lies outside
@@ -61,6 +67,7 @@ class MaildirStore final : public MailStore {
  private:
   MaildirStoreOptions opt_;
   std::shared_ptr<DurableMaildirs> durable_;  // shared with the writers, which may outlive the store
+  std::shared_ptr<OpenMaildirs> open_;        // likewise
   std::shared_ptr<std::atomic<std::uint64_t>> swept_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 

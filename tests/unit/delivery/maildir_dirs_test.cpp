@@ -77,6 +77,21 @@ TEST_F(MaildirDirsTest, MaildirMadeAgainIsSyncedAgain) {
   EXPECT_EQ(d.dirs_synced, 6);  // root, u, Maildir, tmp, new, cur
 }
 
+// Removed, then made again by the walk itself: ext4 hands the new directory the inode number of
+// the one just removed, so the (path, device, inode) key alone would call it known. A walk that
+// creates the Maildir treats it as new: cur/ is made and the chain synced.
+TEST_F(MaildirDirsTest, MaildirRemovedAndMadeByTheWalkIsNew) {
+  const stdfs::path md = root() / "u" / "Maildir";
+  MaildirDirs d;
+  ASSERT_EQ(open(md, d), std::nullopt);
+  d = MaildirDirs{};
+  stdfs::remove_all(md);
+  ASSERT_EQ(open(md, d), std::nullopt);
+  EXPECT_TRUE(d.first_use);
+  EXPECT_TRUE(stdfs::is_directory(md / "cur"));
+  EXPECT_GE(d.dirs_synced, 6);
+}
+
 TEST_F(MaildirDirsTest, ConcurrentFirstUseAllSucceed) {
   const stdfs::path md = root() / "example.test" / "carol" / "Maildir";
   std::vector<std::thread> threads;
