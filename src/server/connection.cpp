@@ -560,6 +560,9 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     const auto& mb = envelope_.recipients[i];
     (o.delivered() ? m.delivered_total : o.kind == delivery::Outcome::Kind::temporary ? m.deferred_total : m.rejected_total)
         .fetch_add(1, std::memory_order_relaxed);
+    // The line below costs a dozen strings; none of them when its level is not logged (issue #3).
+    const auto level = o.delivered() ? spdlog::level::info : spdlog::level::warn;
+    if (!spdlog::should_log(level)) continue;
     const std::string orig_to = i < txn_rcpts.size() ? original_recipient(txn_rcpts[i]) : std::string();
     std::vector<LogField> fields{{"session", envelope_.session_id},
                                  {"client", client_},
@@ -589,7 +592,7 @@ void Connection::log_deliveries(const std::vector<delivery::Outcome>& outcomes) 
     // IGNOREQUOTA from a trusted client (issue #11): the quota was not enforced for this copy.
     if (i < envelope_.ignore_quota.size() && envelope_.ignore_quota[i]) fields.push_back({"ignorequota", "yes"});
     if (o.duplicate) fields.push_back({"duplicate", "suppressed"});  // issue #11: not written again
-    log_event(o.delivered() ? spdlog::level::info : spdlog::level::warn, fields);
+    log_event(level, fields);
   }
 }
 
