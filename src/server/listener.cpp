@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -140,6 +141,11 @@ std::string open_listener(Acceptor& acceptor, const config::Listener& l) {
   unsigned port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                                            : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   return addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(port) : addr.to_string() + ":" + std::to_string(port);
+}
+
+void set_no_delay(Socket& socket) {
+  const int on = 1;
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
 std::string peer_address(const Socket& socket) { return peer_address(const_cast<Socket&>(socket).native_handle()); }

@@ -117,6 +117,7 @@ awaitable<void> Server::accept_loop(std::size_t index) {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
+    set_no_delay(socket);
     std::string client = peer_address(socket);
     if (stopping_) {  // accepted in the same turn as the shutdown began
       std::string reply = fmt::format("421 4.3.2 {} Service shutting down\r\n", config_->hostname);

@@ -20,6 +20,11 @@ std::string open_listener(Acceptor& acceptor, const config::Listener& listener);
 // ::ffff:10.1.2.3 on a dual-stack socket. UNIX-socket peers are always allowed here.
 bool client_allowed(const Socket& socket, const std::vector<config::Network>& allow);
 
+// An accepted TCP connection sends each write at once (TCP_NODELAY): a reply is small and the
+// client waits for it, so Nagle's wait for the previous segment's ACK would only add latency.
+// Nothing to do on a UNIX socket (the call fails there and is ignored).
+void set_no_delay(Socket& socket);
+
 // "192.0.2.1", "2001:db8::1", or "unix" for a UNIX-socket peer.
 std::string peer_address(const Socket& socket);
 std::string peer_address(int fd);  // the same for a descriptor; "unknown" when not a connected socket
