@@ -281,9 +281,13 @@ std::vector<Outcome> combine_outcomes(const std::vector<Destination>& plan, cons
 std::vector<Outcome> PlannedWriter::commit(CommitClaim& claim) {
   std::vector<Outcome> per_destination = inner_->commit(claim);
   if (claim.state() == CommitClaim::State::timed_out) return std::vector<Outcome>(rcpts_, Outcome::timed_out());
+  bool one_to_one = plan_->size() == rcpts_ && per_destination.size() == rcpts_;
   for (std::size_t i = 0; i < plan_->size() && i < per_destination.size(); ++i) {
     if ((*plan_)[i].failure) per_destination[i] = *(*plan_)[i].failure;
+    one_to_one = one_to_one && (*plan_)[i].rcpt == i;
   }
+  // No alias expanded: destination i is RCPT i, and combining would copy each outcome unchanged.
+  if (one_to_one) return per_destination;
   return combine_outcomes(*plan_, per_destination, rcpts_);
 }
 

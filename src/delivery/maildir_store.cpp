@@ -84,7 +84,16 @@ class MaildirWriter final : public MessageWriter {
         durable_(std::move(durable)),
         open_(std::move(open)),
         recipients_(std::move(recipients)),
-        own_headers_(std::move(own_headers)) {}
+        own_headers_(std::move(own_headers)) {
+    // Each destination's Maildir, normalised once here: lexically_normal() allocates per path
+    // component, and the commit compares these several times per recipient.
+    maildirs_.reserve(recipients_.size());
+    for (const auto& r : recipients_) maildirs_.push_back(r ? normal(r->maildir).string() : std::string());
+  }
+
+  // The normalised Maildir of destination `i` ("" for one without a mailbox): one spelling per
+  // directory, so "/m", "/m/" and "/m/." are the same Maildir.
+  const std::string& maildir_key(std::size_t i) const { return maildirs_[i]; }
 
   // The destructor may unlink (blocking): by the MailStore contract, writers are used and destroyed
   // on the disk pool, never on the event loop.
@@ -98,13 +107,14 @@ class MaildirWriter final : public MessageWriter {
   // The spool is created as its recipient (identity.hpp; the walk to it is the daemon's, which can
   // search directories a user cannot read). With other destinations (`copies_possible`) a read
   // descriptor is kept, so that copies for recipients with another uid can be made.
-  std::optional<Outcome> open_spool(const Mailbox& mailbox, std::string_view headers, bool copies_possible) {
+  std::optional<Outcome> open_spool(std::size_t index, std::string_view headers, bool copies_possible) {
+    const Mailbox& mailbox = *recipients_[index];
     std::shared_ptr<const HeldMaildir> dirs;
     std::string name;
     fs::Fd fd;
     for (int walk = 0;; ++walk) {
       bool cached = false;
-      if (auto failure = held_dirs(mailbox, dirs, cached)) return failure;
+      if (auto failure = held_dirs(index, dirs, cached)) return failure;
       int err = 0;
       {
         const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
@@ -113,7 +123,7 @@ class MaildirWriter final : public MessageWriter {
       }
       if (!err) break;
       if (err != ENOENT || !cached || walk > 0) return outcome_from_errno(err, "open");
-      forget(mailbox, dirs.get());  // tmp/ has gone since the walk: walk (and create) it again
+      forget(index, dirs.get());  // tmp/ has gone since the walk: walk (and create) it again
     }
     if (copies_possible) {
       int read_fd = -1;
@@ -121,7 +131,7 @@ class MaildirWriter final : public MessageWriter {
       spool_read_ = fs::Fd(read_fd);
     }
     spool_dirs_ = std::move(dirs);
-    spool_maildir_ = normal(mailbox.maildir);
+    spool_maildir_ = maildirs_[index];
     spool_name_ = std::move(name);
     fd_ = std::move(fd);
     if (const int err = write_counted(headers)) {
@@ -169,7 +179,7 @@ class MaildirWriter final : public MessageWriter {
       if (first[i] != i) continue;
       if (claim.cancelled()) break;  // the connection has answered 451: nothing more goes into new/
       if (message_id && recipients_[i] &&
-          duplicates_->seen(*message_id, normal(recipients_[i]->maildir).string(), now)) {
+          duplicates_->seen(*message_id, maildirs_[i], now)) {
         out[i] = Outcome::duplicate_suppressed();
         continue;
       }
@@ -193,7 +203,7 @@ class MaildirWriter final : public MessageWriter {
     for (std::size_t i = 0; i < n; ++i) {
       if (first[i] != i || !out[i].delivered() || out[i].duplicate) continue;
       if (record) record(i, copy_size(i));  // maildirsize: each copy's own size
-      if (message_id) duplicates_->record(*message_id, normal(recipients_[i]->maildir).string(), now);
+      if (message_id) duplicates_->record(*message_id, maildirs_[i], now);
     }
     for (std::size_t i = 0; i < n; ++i) out[i] = out[first[i]];
     discard_spool();  // step 4; its name in tmp/ needs no fsync: a crash leaves a stray for the sweep
@@ -294,7 +304,7 @@ class MaildirWriter final : public MessageWriter {
     for (std::size_t i = 0; i < recipients_.size(); ++i) {
       first[i] = i;
       if (recipients_[i])
-        first[i] = seen.try_emplace(normal(recipients_[i]->maildir).string(), i).first->second;
+        first[i] = seen.try_emplace(maildirs_[i], i).first->second;
     }
     return first;
   }
@@ -303,17 +313,16 @@ class MaildirWriter final : public MessageWriter {
   // been successfully delivered", maildir.5), or copy when link() cannot work. The name becomes a
   // delivery only once sync_new_dirs() has fsynced new/.
   Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending, const CommitClaim& claim) {
-    const Mailbox& mailbox = *recipients_[index];
     std::shared_ptr<const HeldMaildir> dirs = spool_dirs_;  // the spool's own Maildir: not walked again
     bool cached = false;
-    if (normal(maildir) != spool_maildir_) {
-      if (auto failure = held_dirs(mailbox, dirs, cached)) return *failure;
+    if (maildirs_[index] != spool_maildir_) {
+      if (auto failure = held_dirs(index, dirs, cached)) return *failure;
     }
     std::string target;
     Failure f = put_into_new(index, *dirs, target, claim);
     if (f.err == ENOENT && cached) {  // new/ (or tmp/) has gone since the walk: walk it again, once
-      forget(mailbox, dirs.get());
-      if (auto failure = held_dirs(mailbox, dirs, cached)) return *failure;
+      forget(index, dirs.get());
+      if (auto failure = held_dirs(index, dirs, cached)) return *failure;
       f = put_into_new(index, *dirs, target, claim);
     }
     if (f.err) return outcome_from_errno(f.err, f.what);
@@ -423,10 +432,11 @@ class MaildirWriter final : public MessageWriter {
   // A Maildir's tmp/ and new/: held open from a recent walk (OpenMaildirs), or walked now and kept
   // for the next transactions. `cached`: they come from an earlier walk, so a directory that has
   // gone since (ENOENT) is worth one walk more (forget, then held_dirs again).
-  std::optional<Outcome> held_dirs(const Mailbox& mailbox, std::shared_ptr<const HeldMaildir>& out,
+  std::optional<Outcome> held_dirs(std::size_t index, std::shared_ptr<const HeldMaildir>& out,
                                    bool& cached) const {
+    const Mailbox& mailbox = *recipients_[index];
     const auto now = OpenMaildirs::Clock::now();
-    const std::string key = open_->enabled() ? held_key(mailbox) : std::string();
+    const std::string key = open_->enabled() ? held_key(index) : std::string();
     cached = false;
     if (open_->enabled() && (out = open_->find(key, now))) {
       cached = true;
@@ -441,13 +451,13 @@ class MaildirWriter final : public MessageWriter {
     return std::nullopt;
   }
 
-  void forget(const Mailbox& mailbox, const HeldMaildir* stale) const { open_->forget(held_key(mailbox), stale); }
+  void forget(std::size_t index, const HeldMaildir* stale) const { open_->forget(held_key(index), stale); }
 
   // One Maildir, one key: the tree it is walked from and its normalised path.
-  static std::string held_key(const Mailbox& mailbox) {
-    std::string key = mailbox.base.string();
+  std::string held_key(std::size_t index) const {
+    std::string key = recipients_[index]->base.string();
     key += '\0';
-    key += normal(mailbox.maildir).string();
+    key += maildirs_[index];
     return key;
   }
 
@@ -482,7 +492,8 @@ class MaildirWriter final : public MessageWriter {
   // empty: the spool holds the shared headers and is hard-linked (single instance).
   const std::vector<std::string> own_headers_;
   std::shared_ptr<const HeldMaildir> spool_dirs_;  // tmp/ and new/ of the spool's Maildir
-  path spool_maildir_;
+  std::vector<std::string> maildirs_;  // maildir_key() of each destination
+  std::string spool_maildir_;          // maildir_key() of the spool's destination
   std::string spool_name_;  // the spool's name in its tmp/, set only once the file is ours
   fs::Fd fd_;               // the spool, open for writing until commit
   fs::Fd spool_read_;       // the spool, open for reading (copies for other owners), when there are others
@@ -554,13 +565,13 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   // The first recipient's Maildir holds the spool; if it is unusable, the next one's may be, and
   // that recipient alone gets the error at commit time.
   std::optional<Outcome> last;
-  std::vector<path> tried;
-  for (const auto& rcpt : destinations) {
-    if (!rcpt) continue;
-    const path maildir = normal(rcpt->maildir);
+  std::vector<std::string> tried;
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    if (!destinations[i]) continue;
+    const std::string& maildir = writer->maildir_key(i);
     if (std::find(tried.begin(), tried.end(), maildir) != tried.end()) continue;
     tried.push_back(maildir);
-    last = writer->open_spool(*rcpt, headers, destinations.size() > 1);
+    last = writer->open_spool(i, headers, destinations.size() > 1);
     if (!last) return std::make_unique<PlannedWriter>(std::move(writer), plan, envelope.recipients.size());
   }
   if (!last && !plan->empty() && plan->front().failure) last = plan->front().failure;
