@@ -3,18 +3,77 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "mailslot/server/asio.hpp"
 #include "mailslot/server/metrics.hpp"
 
 namespace mailslot::server {
+
+// The disk pool's threads. A job goes to the thread that became idle most recently (LIFO), not to
+// the one idle the longest, as a condition variable shared by all would pick: with fewer jobs in
+// flight than threads (8 sessions on 64 threads) the same few threads do the work, their stacks
+// and caches warm (issue #3: 7 % less CPU per delivery at 8 sessions, docs/performance.md).
+// Jobs are move-only callables; one that finds every thread busy waits in a FIFO queue.
+class Workers {
+ public:
+  explicit Workers(unsigned threads);
+  ~Workers() { join(); }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  template <typename F>
+  void post(F f) {
+    push(std::make_unique<Job<F>>(std::move(f)));
+  }
+  // Runs what is queued, then ends the threads and waits for them. Idempotent; nothing posted
+  // afterwards runs.
+  void join();
+  // Threads waiting for a job now (tests).
+  std::size_t idle_threads() {
+    const std::lock_guard lock(mutex_);
+    return idle_.size();
+  }
+
+ private:
+  struct JobBase {
+    virtual ~JobBase() = default;
+    virtual void run() = 0;
+  };
+  template <typename F>
+  struct Job final : JobBase {
+    explicit Job(F fn) : f(std::move(fn)) {}
+    void run() override { f(); }
+    F f;
+  };
+  // One per thread, owned here (not on the thread's stack), so a notify may follow the unlock.
+  struct Slot {
+    std::condition_variable wake;
+    std::unique_ptr<JobBase> job;  // handed over by push() to this idle thread
+  };
+
+  void push(std::unique_ptr<JobBase> job);
+  void work(Slot& me);
+
+  std::mutex mutex_;
+  std::deque<std::unique_ptr<JobBase>> queue_;  // jobs that found no idle thread
+  std::vector<Slot*> idle_;                     // most recently idle last
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> threads_;
+  std::mutex join_mutex_;
+};
 
 class DiskPool {
  public:
@@ -35,7 +94,7 @@ class DiskPool {
     std::mutex mu;
     std::exception_ptr error;  // the first failure, rethrown here (a worker must not throw)
     for (unsigned i = 0; i < threads; ++i) {
-      asio::post(pool_, [&] {
+      pool_.post([&] {
         started.arrive_and_wait();
         try {
           f();
@@ -93,8 +152,8 @@ class DiskPool {
           auto work = asio::make_work_guard(ioc);
           pending_.fetch_add(1, std::memory_order_relaxed);
           if (metrics_ != nullptr) metrics_->disk_queued.fetch_add(1, std::memory_order_relaxed);
-          asio::post(pool_, [this, fn = std::optional<F>(std::move(f)), handler = std::move(handler),
-                             ex = std::move(ex), work = std::move(work)]() mutable {
+          pool_.post([this, fn = std::optional<F>(std::move(f)), handler = std::move(handler), ex = std::move(ex),
+                      work = std::move(work)]() mutable {
             if (metrics_ != nullptr) {
               metrics_->disk_queued.fetch_sub(1, std::memory_order_relaxed);
               metrics_->disk_running.fetch_add(1, std::memory_order_relaxed);
@@ -122,7 +181,7 @@ class DiskPool {
     co_return std::move(*result);
   }
 
-  asio::thread_pool pool_;
+  Workers pool_;
   const std::size_t limit_;
   std::atomic<std::size_t> pending_{0};
   Metrics* metrics_ = nullptr;

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <latch>
+#include <memory>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -92,6 +98,58 @@ TEST(DiskPool, ManyConcurrentJobsAllComplete) {
   }
   ioc.run();
   EXPECT_EQ(done, 200);
+}
+
+}  // namespace
+}  // namespace mailslot::server
+
+namespace mailslot::server {
+namespace {
+
+// Issue #3: one job at a time goes to the thread that was idle most recently, so a light load
+// keeps to one or two warm threads instead of cycling through all of them.
+TEST(Workers, OneJobAtATimeStaysOnTheMostRecentlyIdleThread) {
+  Workers workers(8);
+  // Waits until all 8 threads wait for work (a thread starting late, or one still returning from
+  // its job, would be the most recently idle one).
+  const auto all_idle = [&workers] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (workers.idle_threads() < 8 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return workers.idle_threads() == 8;
+  };
+  std::set<std::thread::id> used;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(all_idle());
+    std::promise<std::thread::id> ran;
+    auto done = ran.get_future();
+    workers.post([&ran] { ran.set_value(std::this_thread::get_id()); });
+    used.insert(done.get());
+  }
+  // A shared condition variable would have woken the thread idle the longest: all 8 in turn.
+  EXPECT_EQ(used.size(), 1u);
+}
+
+TEST(Workers, JoinRunsWhatIsQueuedThenNothingMore) {
+  std::atomic<int> ran{0};
+  Workers workers(2);
+  std::latch release(1);
+  workers.post([&] { release.wait(); });
+  workers.post([&] { release.wait(); });
+  for (int i = 0; i < 50; ++i) workers.post([&] { ran.fetch_add(1); });  // queued: both threads busy
+  release.count_down();
+  workers.join();
+  EXPECT_EQ(ran.load(), 50);
+  workers.post([&] { ran.fetch_add(1); });
+  workers.join();  // idempotent
+  EXPECT_EQ(ran.load(), 50);
+}
+
+TEST(Workers, MoveOnlyJobs) {
+  Workers workers(1);
+  std::promise<int> result;
+  auto value = std::make_unique<int>(42);
+  workers.post([&result, v = std::move(value)] { result.set_value(*v); });
+  EXPECT_EQ(result.get_future().get(), 42);
 }
 
 }  // namespace
