@@ -112,19 +112,15 @@ class MaildirWriter final : public MessageWriter {
     std::shared_ptr<const HeldMaildir> dirs;
     std::string name;
     fs::Fd fd;
-    for (int walk = 0;; ++walk) {
-      bool cached = false;
-      if (auto failure = held_dirs(index, dirs, cached)) return failure;
-      int err = 0;
-      {
-        const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
-        err = fs::create_exclusive(*files_, dirs->tmp.get(), fresh_base(), kNameAttempts, name, fd);
-        if (!err) spool_owner_ = as_user.owner();
-      }
-      if (!err) break;
-      if (err != ENOENT || !cached || walk > 0) return outcome_from_errno(err, "open");
-      forget(index, dirs.get());  // tmp/ has gone since the walk: walk (and create) it again
-    }
+    int err = 0;
+    if (auto failure = in_maildir(index, dirs, [&](const HeldMaildir& d) {
+          const Identity as_user(mailbox.uid, mailbox.gid);  // the file is the recipient's
+          err = fs::create_exclusive(*files_, d.tmp.get(), fresh_base(), kNameAttempts, name, fd);
+          if (!err) spool_owner_ = as_user.owner();
+          return err;
+        }))
+      return failure;
+    if (err) return outcome_from_errno(err, "open");
     if (copies_possible) {
       int read_fd = -1;
       files_->open(dirs->tmp.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0, read_fd);
@@ -134,9 +130,9 @@ class MaildirWriter final : public MessageWriter {
     spool_maildir_ = maildirs_[index];
     spool_name_ = std::move(name);
     fd_ = std::move(fd);
-    if (const int err = write_counted(headers)) {
+    if (const int write_err = write_counted(headers)) {
       discard_spool();
-      return outcome_from_errno(err, "write");
+      return outcome_from_errno(write_err, "write");
     }
     return std::nullopt;
   }
@@ -313,17 +309,17 @@ class MaildirWriter final : public MessageWriter {
   // been successfully delivered", maildir.5), or copy when link() cannot work. The name becomes a
   // delivery only once sync_new_dirs() has fsynced new/.
   Outcome deliver(std::size_t index, const path& maildir, std::vector<Pending>& pending, const CommitClaim& claim) {
-    std::shared_ptr<const HeldMaildir> dirs = spool_dirs_;  // the spool's own Maildir: not walked again
-    bool cached = false;
-    if (maildirs_[index] != spool_maildir_) {
-      if (auto failure = held_dirs(index, dirs, cached)) return *failure;
-    }
+    std::shared_ptr<const HeldMaildir> dirs = spool_dirs_;
     std::string target;
-    Failure f = put_into_new(index, *dirs, target, claim);
-    if (f.err == ENOENT && cached) {  // new/ (or tmp/) has gone since the walk: walk it again, once
-      forget(index, dirs.get());
-      if (auto failure = held_dirs(index, dirs, cached)) return *failure;
-      f = put_into_new(index, *dirs, target, claim);
+    Failure f;
+    const auto put = [&](const HeldMaildir& d) {
+      f = put_into_new(index, d, target, claim);
+      return f.err;
+    };
+    if (maildirs_[index] == spool_maildir_) {
+      put(*dirs);  // the spool's own Maildir: its directories, not walked again
+    } else if (auto failure = in_maildir(index, dirs, put)) {
+      return *failure;
     }
     if (f.err) return outcome_from_errno(f.err, f.what);
     Outcome ok = Outcome::ok((maildir / "new" / target).string());
@@ -368,8 +364,8 @@ class MaildirWriter final : public MessageWriter {
   }
 
   // link(), not rename(): link() fails on an existing name, so no other message is ever replaced.
-  // (rename(RENAME_NOREPLACE) would too, and saves the spool's unlink, but was not faster: a rename
-  // across directories takes a lock held per file system, docs/performance.md.)
+  // (rename(RENAME_NOREPLACE) would too, and saves the spool's unlink, but measured slower at 8
+  // sessions: docs/performance.md.)
   // linkat() between held directory fds: neither side is looked up by path again.
   // ECANCELED once the commit has timed out: no name appears in new/ after that.
   int link_into_new(int from_dir, const std::string& from, int new_dir, std::string& target,
@@ -429,9 +425,23 @@ class MaildirWriter final : public MessageWriter {
     return f;
   }
 
+  // Runs `step` (returning an errno) on the Maildir's tmp/ and new/, which end up in `dirs`. When
+  // they were held from an earlier walk and `step` finds a directory gone since (ENOENT), the
+  // Maildir is forgotten, walked (and made) again, and `step` runs once more. A failed walk is the
+  // returned outcome; the step's own failure is the step's to report.
+  template <typename Step>
+  std::optional<Outcome> in_maildir(std::size_t index, std::shared_ptr<const HeldMaildir>& dirs, Step&& step) const {
+    bool cached = false;
+    if (auto failure = held_dirs(index, dirs, cached)) return failure;
+    if (step(*dirs) != ENOENT || !cached) return std::nullopt;
+    forget(index, dirs.get());
+    if (auto failure = held_dirs(index, dirs, cached)) return failure;
+    step(*dirs);
+    return std::nullopt;
+  }
+
   // A Maildir's tmp/ and new/: held open from a recent walk (OpenMaildirs), or walked now and kept
-  // for the next transactions. `cached`: they come from an earlier walk, so a directory that has
-  // gone since (ENOENT) is worth one walk more (forget, then held_dirs again).
+  // for the next transactions. `cached`: they come from an earlier walk.
   std::optional<Outcome> held_dirs(std::size_t index, std::shared_ptr<const HeldMaildir>& out,
                                    bool& cached) const {
     const Mailbox& mailbox = *recipients_[index];
