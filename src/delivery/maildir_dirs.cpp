@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string_view>
 #include <utility>
@@ -15,13 +16,6 @@ namespace mailslot::delivery {
 namespace {
 
 using std::filesystem::path;
-
-// One spelling per directory, so "/m", "/m/" and "/m/." are the same.
-path normal(const path& p) {
-  path n = p.lexically_normal();
-  if (!n.has_filename() && n.has_relative_path()) n = n.parent_path();  // "a/b/" → "a/b"
-  return n;
-}
 
 // A failed step on `at` (relative to the root): a symlink gets its own words so the operator sees at
 // once why the mailbox is refused (the server logs every outcome); anything else goes through the
@@ -128,9 +122,27 @@ std::optional<Outcome> open_mail_root(const path& root, fs::Fd& out) {
   return open_mail_root(fs::posix(), root, out);
 }
 
+bool is_normal_path(std::string_view p) {
+  if (p.empty() || p.back() == '/') return p == "/";
+  for (std::size_t start = p.front() == '/' ? 1 : 0; start <= p.size();) {
+    const std::size_t end = std::min(p.find('/', start), p.size());
+    const std::string_view component = p.substr(start, end - start);
+    if (component.empty() || component == "." || component == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+path normal_path(const path& p) {
+  if (is_normal_path(p.native())) return p;
+  path n = p.lexically_normal();
+  if (!n.has_filename() && n.has_relative_path()) n = n.parent_path();  // "a/b/" → "a/b"
+  return n;
+}
+
 std::optional<path> path_below_root(const path& root, const path& maildir) {
-  const path r = normal(root.empty() ? path("/") : root);
-  const path m = normal(maildir);
+  const path r = normal_path(root.empty() ? path("/") : root);
+  const path m = normal_path(maildir);
   if (r.is_absolute() != m.is_absolute()) return std::nullopt;
   path rel = m.lexically_relative(r);
   if (rel.empty() || rel == ".") return std::nullopt;

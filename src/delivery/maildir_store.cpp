@@ -52,11 +52,9 @@ constexpr int kNameAttempts = 5;
 // few enough that a 1000-recipient message does not exhaust the process's descriptors.
 constexpr std::size_t kMaxPendingDirs = 64;
 
-// One spelling per directory, so "/m", "/m/" and "/m/." count as the same Maildir.
-path normal(const path& p) {
-  path n = p.lexically_normal();
-  if (!n.has_filename() && n.has_relative_path()) n = n.parent_path();  // "a/b/" → "a/b"
-  return n;
+// A Maildir's key (normal_path's spelling), without building a path when it is normal already.
+std::string maildir_key_of(const path& maildir) {
+  return is_normal_path(maildir.native()) ? maildir.native() : normal_path(maildir).string();
 }
 
 // The size of `text` with every bare LF counted as CRLF (W=, see write_counted).
@@ -85,10 +83,11 @@ class MaildirWriter final : public MessageWriter {
         open_(std::move(open)),
         recipients_(std::move(recipients)),
         own_headers_(std::move(own_headers)) {
-    // Each destination's Maildir, normalised once here: lexically_normal() allocates per path
-    // component, and the commit compares these several times per recipient.
+    // Each destination's Maildir, normalised once here (when it is not normal already:
+    // lexically_normal() allocates per path component): the commit compares these several times per
+    // recipient.
     maildirs_.reserve(recipients_.size());
-    for (const auto& r : recipients_) maildirs_.push_back(r ? normal(r->maildir).string() : std::string());
+    for (const auto& r : recipients_) maildirs_.push_back(r ? maildir_key_of(r->maildir) : std::string());
   }
 
   // The normalised Maildir of destination `i` ("" for one without a mailbox): one spelling per
@@ -296,6 +295,7 @@ class MaildirWriter final : public MessageWriter {
   // For each recipient, the index of the first recipient with the same Maildir (itself if none).
   std::vector<std::size_t> first_with_same_maildir() const {
     std::vector<std::size_t> first(recipients_.size());
+    if (first.size() == 1) return first;  // first[0] == 0; no map to build for the usual one
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < recipients_.size(); ++i) {
       first[i] = i;
@@ -322,7 +322,10 @@ class MaildirWriter final : public MessageWriter {
       return *failure;
     }
     if (f.err) return outcome_from_errno(f.err, f.what);
-    Outcome ok = Outcome::ok((maildir / "new" / target).string());
+    std::string file = maildir.native();  // maildir / "new" / target, built in one string
+    if (!file.empty() && file.back() != '/') file += '/';
+    file.append("new/").append(target);
+    Outcome ok = Outcome::ok(std::move(file));
     pending.push_back(Pending{index, std::move(dirs), std::move(target)});
     return ok;
   }
@@ -559,13 +562,13 @@ std::unique_ptr<MessageWriter> MaildirStore::begin(const Envelope& envelope, Out
   std::unordered_set<std::string> unlimited;
   for (const Destination& d : *plan) {
     if (!d.failure && d.rcpt < envelope.ignore_quota.size() && envelope.ignore_quota[d.rcpt])
-      unlimited.insert(normal(d.mailbox->maildir).string());
+      unlimited.insert(maildir_key_of(d.mailbox->maildir));
   }
   writer->admit = [plan, tempfail, unlimited = std::move(unlimited)](std::size_t i,
                                                                      std::uint64_t size) -> std::optional<Outcome> {
     const Destination& d = (*plan)[i];
     // No check; record() below still adds the copy to maildirsize, so the usage stays right.
-    if (!unlimited.empty() && unlimited.count(normal(d.mailbox->maildir).string()) != 0) return std::nullopt;
+    if (!unlimited.empty() && unlimited.count(maildir_key_of(d.mailbox->maildir)) != 0) return std::nullopt;
     return quota_admit(d.base, d.user_maildir, d.mailbox->quota, d.mailbox->uid, d.mailbox->gid, size, tempfail);
   };
   writer->record = [plan](std::size_t i, std::uint64_t size) {

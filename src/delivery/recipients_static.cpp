@@ -8,6 +8,7 @@
 
 #include "mailslot/delivery/domain_name.hpp"
 #include "mailslot/delivery/local_part.hpp"
+#include "mailslot/delivery/maildir_dirs.hpp"
 #include "mailslot/delivery/recipients.hpp"
 #include "mailslot/delivery/address_parts.hpp"
 #include "mailslot/lmtp/ascii.hpp"
@@ -36,8 +37,11 @@ std::optional<std::string> substitute(std::string_view tmpl, std::string_view us
 
 std::optional<std::filesystem::path> maildir_below(const std::filesystem::path& root, const std::string& rel) {
   // A template such as "../{user}" or "{user}/.." must never reach outside the mail spool.
+  if (rel.empty() || rel.front() == '/') return std::nullopt;
+  // The usual case, a plain relative path below a normal absolute root, is inside the root and
+  // normal as it stands: no lexically_normal() (an allocation per component) at every RCPT.
+  if (is_normal_path(rel) && root.is_absolute() && is_normal_path(root.native())) return root / rel;
   const std::filesystem::path rel_path(rel);
-  if (rel.empty() || rel_path.is_absolute()) return std::nullopt;
   const std::filesystem::path full = (root / rel_path).lexically_normal();
   const std::filesystem::path inside = full.lexically_relative(root);
   if (inside.empty() || inside == "." || *inside.begin() == "..") return std::nullopt;

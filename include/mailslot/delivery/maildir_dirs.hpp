@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "mailslot/delivery/fs.hpp"
@@ -114,6 +115,14 @@ class OpenMaildirs {
 // Opens `root` (following symlinks: they are above the root). An empty root is "/".
 std::optional<Outcome> open_mail_root(fs::FileSystem& files, const std::filesystem::path& root, fs::Fd& out);
 std::optional<Outcome> open_mail_root(const std::filesystem::path& root, fs::Fd& out);
+
+// True when `p` is already what normal_path() makes of it: no empty, "." or ".." component and no
+// trailing "/" ("/" itself is normal). Such a path is its own normal form, so the delivery path
+// skips lexically_normal() (and the allocation per component it costs) for the usual Maildir.
+bool is_normal_path(std::string_view p);
+// One spelling per directory: lexically_normal() without a trailing "/", so "/m", "/m/" and "/m/."
+// name the same Maildir.
+std::filesystem::path normal_path(const std::filesystem::path& p);
 
 // `maildir` relative to `root`, both normalised, or nullopt when it does not lie strictly below
 // root (a relative Maildir with an absolute root, "..", the root itself).

@@ -169,6 +169,33 @@ TEST(PathBelowRoot, Cases) {
   EXPECT_EQ(path_below_root("/var/mail", "var/mail/a"), std::nullopt);
 }
 
+// The fast path must say "normal" only where lexically_normal() (without a trailing "/") would
+// return the path unchanged: every case is checked against it.
+TEST(NormalPath, AgreesWithLexicallyNormal) {
+  const char* cases[] = {"/",          "/var/mail",  "/var/mail/", "/var/mail/.", "/var//mail", "/var/./mail",
+                         "/var/../x",  "mail/a",     "mail/a/..",  "./mail",      "../mail",    ".",
+                         "..",         "a",          "//a",        "/a/.b",       "/a/..b",     "/a/b./c",
+                         "/a/.../b",   "a//",        "/a/b/c/Maildir"};
+  for (const char* c : cases) {
+    const stdfs::path slow = [&] {
+      stdfs::path n = stdfs::path(c).lexically_normal();
+      if (!n.has_filename() && n.has_relative_path()) n = n.parent_path();
+      return n;
+    }();
+    EXPECT_EQ(normal_path(c), slow) << c;
+    if (is_normal_path(c)) {
+      EXPECT_EQ(slow.native(), c) << c;
+    }
+  }
+  EXPECT_TRUE(is_normal_path("/var/mail/example.test/u/Maildir"));
+  EXPECT_TRUE(is_normal_path("/a/.b/..c/..."));  // names that only start with dots
+  EXPECT_FALSE(is_normal_path(""));
+  EXPECT_FALSE(is_normal_path("/var/mail/"));
+  EXPECT_FALSE(is_normal_path("/var//mail"));
+  EXPECT_FALSE(is_normal_path("/var/mail/."));
+  EXPECT_FALSE(is_normal_path("/var/mail/../x"));
+}
+
 TEST_F(MaildirDirsTest, OpenMailRootFailureIsAnOutcome) {
   fs::Fd fd;
   const auto failure = open_mail_root(root() / "missing", fd);

@@ -149,6 +149,18 @@ TEST(StaticRecipients, ResultIsAlwaysBelowRoot) {
   EXPECT_NE(*rel.begin(), "..");
 }
 
+TEST(MaildirBelow, PlainAndOddPaths) {
+  using std::filesystem::path;
+  EXPECT_EQ(maildir_below("/srv/mail", "example.test/bob/Maildir"), path("/srv/mail/example.test/bob/Maildir"));
+  EXPECT_EQ(maildir_below("/", "bob"), path("/bob"));
+  EXPECT_EQ(maildir_below("/srv/mail/", "bob"), path("/srv/mail/bob"));  // a root not in normal form
+  EXPECT_EQ(maildir_below("/srv/mail", "./bob//Maildir"), path("/srv/mail/bob/Maildir"));
+  EXPECT_EQ(maildir_below("/srv/mail", "bob/../alice"), path("/srv/mail/alice"));
+  for (const char* rel : {"", ".", "..", "../bob", "bob/../..", "/etc/bob", "bob/.."}) {
+    EXPECT_EQ(maildir_below("/srv/mail", rel), std::nullopt) << rel;
+  }
+}
+
 TEST(StaticRecipients, DomainOnlyTemplateIsCatchAll) {
   auto o = options();
   o.mailbox_template = "{domain}";
