@@ -25,35 +25,39 @@ namespace {
 // With SMTPUTF8 (RFC 6531), RFC 6532 §3 allows UTF-8 in header fields: addresses, which the lmtp
 // parser has checked to be well-formed UTF-8, keep their characters then (`utf8`); the cap never
 // cuts a character in two. The LHLO argument is never checked, so it always gets '?'.
-std::string clean(std::string_view s, std::size_t max, bool token, bool utf8 = false) {
+// Appends `s` cleaned so to `out`, at most `max` octets of it; returns how many it appended.
+std::size_t append_clean(std::string& out, std::string_view s, std::size_t max, bool token, bool utf8 = false) {
   if (utf8 && !lmtp::utf8::is_valid(s)) utf8 = false;
-  std::string out;
-  out.reserve(s.size() < max ? s.size() : max);
+  const std::size_t start = out.size();
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) continue;
     if (token && u == ' ') continue;
-    if (out.size() == max) break;
+    const std::size_t used = out.size() - start;
+    if (used == max) break;
     if (u >= 0x80 && utf8) {
       std::size_t len = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : 2;  // a lead octet: the string is valid
-      if (out.size() + len > max) break;
+      if (used + len > max) break;
       out.append(s.substr(i, len));
       i += len - 1;
       continue;
     }
     out += u >= 0x80 ? '?' : c;
   }
-  return out;
+  return out.size() - start;
 }
 
 constexpr std::size_t kMaxToken = 255;    // RFC 5321 §4.5.3.1.2: a domain is at most 255 octets
 constexpr std::size_t kMaxAddress = 512;  // twice RFC 5321 §4.5.3.1.3's 256-octet path
 
 // RFC 5321 §4.1.3 address literal: "[192.0.2.1]", "[IPv6:2001:db8::1]".
-std::string address_literal(std::string_view address) {
-  const std::string a = clean(address, 64, true);
-  return a.find(':') == std::string::npos ? "[" + a + "]" : "[IPv6:" + a + "]";
+void append_address_literal(std::string& out, std::string_view address) {
+  out += '[';
+  const std::size_t at = out.size();
+  append_clean(out, address, 64, true);
+  if (out.find(':', at) != std::string::npos) out.insert(at, "IPv6:");
+  out += ']';
 }
 
 }  // namespace
@@ -75,45 +79,69 @@ std::string rfc5322_date(std::chrono::system_clock::time_point t) {
 namespace {
 
 // The trace block of a copy that belongs to RCPT `who` alone (nullopt: a copy shared by several).
+// Built in one string, each client-supplied value cleaned straight into it.
 std::string build(const Envelope& e, std::optional<std::size_t> who) {
   const bool one = who && *who < e.recipients.size() && e.recipients[*who] != nullptr;
   const std::size_t r = one ? *who : 0;
   const bool u8 = e.smtputf8;
-  const std::string rcpt = one ? clean(e.recipients[r]->address, kMaxAddress, false, u8) : "";
+  const std::string_view rcpt = one ? std::string_view(e.recipients[r]->address) : std::string_view();
 
   std::string h;
+  h.reserve(320);
   // RFC 5321 §4.4: the final delivery adds Return-Path with the reverse-path, "<>" for the null sender.
-  h += "Return-Path: <" + clean(e.reverse_path, kMaxAddress, false, u8) + ">\r\n";
-  if (one) h += "Delivered-To: " + rcpt + "\r\n";
+  h += "Return-Path: <";
+  append_clean(h, e.reverse_path, kMaxAddress, false, u8);
+  h += ">\r\n";
+  if (one) {
+    h += "Delivered-To: ";
+    append_clean(h, rcpt, kMaxAddress, false, u8);
+    h += "\r\n";
+  }
   // Like Postfix's local(8): the recipient before any rewriting, for the one recipient of this
   // copy. A hard-linked copy shared by several recipients cannot carry one per recipient, so
   // it gets none (docs/conformance.md).
   if (one && e.x_original_to) {
-    std::string original = r < e.original_recipients.size() ? e.original_recipients[r] : std::string();
+    std::string_view original = r < e.original_recipients.size() ? e.original_recipients[r] : std::string_view();
     if (original.empty() && r < e.forward_paths.size()) original = e.forward_paths[r];
-    original = clean(original, kMaxAddress, false, u8);
-    if (!original.empty()) h += "X-Original-To: " + original + "\r\n";
-  }
-
-  std::string helo = clean(e.client_helo, kMaxToken, true);
-  if (helo.empty()) helo = "unknown";
-  std::string host = clean(e.hostname, kMaxToken, true);
-  if (host.empty()) host = "localhost";
-  const std::string id = clean(e.session_id, kMaxToken, true);
-  std::string peer =
-      e.client_address.empty() ? "(unix socket)" : "(" + address_literal(e.client_address) + ")";
-  // The original client named by a trusted XFORWARD/XCLIENT: "(name [addr])", as Postfix writes it.
-  if (const std::string name = clean(e.client_name, kMaxToken, true); !name.empty()) {
-    peer = "(" + name + (e.client_address.empty() ? "" : " " + address_literal(e.client_address)) + ")";
+    const std::size_t field = h.size();
+    h += "X-Original-To: ";
+    if (append_clean(h, original, kMaxAddress, false, u8) == 0) {
+      h.resize(field);  // nothing left of it: no field
+    } else {
+      h += "\r\n";
+    }
   }
 
   // Folded one clause per line (CRLF + tab, RFC 5322 §2.2.3), as Postfix and Dovecot write it.
-  h += "Received: from " + helo + " " + peer + "\r\n";
+  h += "Received: from ";
+  if (append_clean(h, e.client_helo, kMaxToken, true) == 0) h += "unknown";
+  h += " (";
+  // The original client named by a trusted XFORWARD/XCLIENT: "(name [addr])", as Postfix writes it.
+  if (append_clean(h, e.client_name, kMaxToken, true) != 0) {
+    if (!e.client_address.empty()) {
+      h += ' ';
+      append_address_literal(h, e.client_address);
+    }
+  } else if (e.client_address.empty()) {
+    h += "unix socket";
+  } else {
+    append_address_literal(h, e.client_address);
+  }
+  h += ")\r\n\tby ";
+  if (append_clean(h, e.hostname, kMaxToken, true) == 0) h += "localhost";
   // RFC 6531 §3.7.3: the "with" protocol of a transaction that used SMTPUTF8 is UTF8LMTP.
-  h += "\tby " + host + (u8 ? " (mailslot) with UTF8LMTP" : " (mailslot) with LMTP");
-  if (!id.empty()) h += " id " + id;
-  if (one) h += "\r\n\tfor <" + rcpt + ">";
-  h += "; " + rfc5322_date(e.received_at) + "\r\n";
+  h += u8 ? " (mailslot) with UTF8LMTP" : " (mailslot) with LMTP";
+  const std::size_t id = h.size();
+  h += " id ";
+  if (append_clean(h, e.session_id, kMaxToken, true) == 0) h.resize(id);
+  if (one) {
+    h += "\r\n\tfor <";
+    append_clean(h, rcpt, kMaxAddress, false, u8);
+    h += '>';
+  }
+  h += "; ";
+  h += rfc5322_date(e.received_at);
+  h += "\r\n";
   return h;
 }
 
