@@ -90,8 +90,9 @@ Destination plan_one(const std::shared_ptr<const Mailbox>& m, std::size_t rcpt, 
   d.mailbox = m;
   d.user_maildir = m->maildir;
   d.base = m->base.empty() ? mail_root : m->base;
-  const std::int64_t owner = effective_owner(m->uid);
-  const bool own_identity = owner != ::geteuid();
+  const std::int64_t euid = ::geteuid();
+  const std::int64_t owner = effective_owner(m->uid, euid);
+  const bool own_identity = owner != euid;
   const bool create_folder_now = !m->folder.empty() && m->folder_policy == DetailFolders::create;
   const bool any_folder = !m->folder.empty() && m->folder_policy != DetailFolders::off;
   if (!own_identity && !any_folder) {

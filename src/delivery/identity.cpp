@@ -10,8 +10,10 @@
 
 namespace mailslot::delivery {
 
-bool may_switch_identity() {
-  if (::geteuid() == 0) return true;
+bool may_switch_identity() { return may_switch_identity(::geteuid()); }
+
+bool may_switch_identity(std::int64_t euid) {
+  if (euid == 0) return true;
   // Issue #5: after the privilege drop, a daemon that delivers per user keeps CAP_SETUID and
   // CAP_SETGID (src/app/privileges.cpp); capabilities are per thread, so ask for this one.
   __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -21,14 +23,18 @@ bool may_switch_identity() {
   return (data[0].effective & need) == need;
 }
 
-std::int64_t effective_owner(std::int64_t uid) {
-  if (uid >= 0 && may_switch_identity()) return uid;
-  return ::geteuid();
+std::int64_t effective_owner(std::int64_t uid) { return effective_owner(uid, ::geteuid()); }
+
+std::int64_t effective_owner(std::int64_t uid, std::int64_t euid) {
+  return uid >= 0 && may_switch_identity(euid) ? uid : euid;
 }
 
-Identity::Identity(std::int64_t uid, std::int64_t gid) : owner_(effective_owner(uid)) {
-  if (uid < 0 || !may_switch_identity()) return;
-  if (::geteuid() != 0) {
+Identity::Identity(std::int64_t uid, std::int64_t gid) {
+  const std::int64_t euid = ::geteuid();  // once: every delivery passes here
+  const bool may_switch = uid >= 0 && may_switch_identity(euid);
+  owner_ = may_switch ? uid : euid;
+  if (!may_switch) return;
+  if (euid != 0) {
     // Capability mode (issue #5): the fs uid is not 0 before or after, so the kernel does not
     // drop the file-system capabilities for us as it does for root (capabilities(7)): drop
     // CAP_DAC_OVERRIDE and CAP_CHOWN from this thread's effective set while acting as the user,

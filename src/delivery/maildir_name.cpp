@@ -1,6 +1,7 @@
 // Maildir unique names (cr.yp.to/proto/maildir.html; Dovecot's ,S= and ,W= extensions).
 #include "mailslot/delivery/maildir_name.hpp"
 
+#include <pthread.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -63,6 +64,26 @@ std::uint64_t process_random() {
   return value;
 }
 
+namespace {
+
+// getpid() is a system call (glibc no longer caches it) and every delivery names two files: read
+// once, and again in a child after fork(), so that a forked process never uses its parent's pid.
+std::int64_t process_id() {
+  static std::atomic<std::int64_t> pid{0};
+  static const bool reset_after_fork = [] {
+    return ::pthread_atfork(nullptr, nullptr, [] { pid.store(0, std::memory_order_relaxed); }) == 0;
+  }();
+  (void)reset_after_fork;
+  std::int64_t p = pid.load(std::memory_order_relaxed);
+  if (p == 0) {
+    p = static_cast<std::int64_t>(::getpid());
+    pid.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
+
+}  // namespace
+
 UniqueName next_unique_name(std::string_view sanitized_host) {
   // Q is the per-process delivery counter of the Maildir spec: with P it makes names from one
   // process distinct even within one microsecond, whatever thread asks.
@@ -72,7 +93,7 @@ UniqueName next_unique_name(std::string_view sanitized_host) {
   UniqueName n;
   n.sec = usec / 1'000'000;
   n.usec = usec % 1'000'000;
-  n.pid = static_cast<std::int64_t>(::getpid());
+  n.pid = process_id();
   n.seq = deliveries.fetch_add(1, std::memory_order_relaxed) + 1;
   n.random = process_random();
   n.host = std::string(sanitized_host);

@@ -23,7 +23,7 @@ class Identity {
 
  private:
   bool switched_ = false;
-  std::int64_t owner_;
+  std::int64_t owner_ = -1;
   unsigned old_uid_ = 0;
   unsigned old_gid_ = 0;
   bool caps_lowered_ = false;         // capability mode: fs capabilities off while switched
@@ -33,8 +33,11 @@ class Identity {
 // The uid a mailbox's files are created as: its own uid when the daemon is root and it has one,
 // else the daemon's effective uid.
 std::int64_t effective_owner(std::int64_t uid);
+// The same for a caller that has read geteuid() already (`euid`): one system call less.
+std::int64_t effective_owner(std::int64_t uid, std::int64_t euid);
 
 // Root, or (after the privilege drop, issue #5) CAP_SETUID and CAP_SETGID kept on this thread.
 bool may_switch_identity();
+bool may_switch_identity(std::int64_t euid);  // with the geteuid() the caller has read
 
 }  // namespace mailslot::delivery
