@@ -107,9 +107,12 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline(std
   work.writer = std::move(writer_);
   if (!work.writer) work.content = std::move(pending_);  // a small message: spool, write and commit in the one job
   if (ctx_.dsn != nullptr) work.dsn_spool = ctx_.dsn->spool();
-  // The job needs the envelope for begin() (a message still in memory) and for a success DSN only.
-  if (!work.writer || work.dsn_spool) work.envelope = envelope_;
   run->message_id = envelope_.session_id;
+  // The job needs the envelope for begin() (a message still in memory) and for a success DSN only.
+  // It is lent, not copied, and given back when the job returns; after a timeout the job may still
+  // be reading it, so the connection takes a copy then (both sides only read it meanwhile).
+  const bool lent = !work.writer || work.dsn_spool;
+  if (lent) work.envelope = std::move(envelope_);
   const auto started = Clock::now();
   commit_deadline_ = started + ctx_.config->timeouts.delivery;
   commit_wake_ = &run->wake;  // abort() may bring the deadline forward
@@ -124,6 +127,7 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline(std
     if (run->returned || Clock::now() < commit_deadline_) continue;
     if (work.claim.time_out()) {
       commit_wake_ = nullptr;
+      if (lent) envelope_ = work.envelope;
       spdlog::warn(
           "session={} delivery timed out after {:.3g}s: 451 4.3.0 for {} recipient(s); copies already in "
           "new/ are removed when the disk job returns",
@@ -135,6 +139,7 @@ awaitable<std::vector<delivery::Outcome>> Connection::commit_within_deadline(std
     commit_deadline_ = Clock::time_point::max();
   }
   commit_wake_ = nullptr;
+  if (lent) envelope_ = std::move(work.envelope);  // the job has returned: nobody else reads it
   if (run->error) std::rethrow_exception(run->error);
   dsn_file = std::move(work.dsn_file);
   dsn_error = std::move(work.dsn_error);
