@@ -10,8 +10,6 @@
 
 namespace mailslot::delivery {
 
-bool may_switch_identity() { return may_switch_identity(::geteuid()); }
-
 bool may_switch_identity(std::int64_t euid) {
   if (euid == 0) return true;
   // Issue #5: after the privilege drop, a daemon that delivers per user keeps CAP_SETUID and

@@ -36,8 +36,8 @@ std::int64_t effective_owner(std::int64_t uid);
 // The same for a caller that has read geteuid() already (`euid`): one system call less.
 std::int64_t effective_owner(std::int64_t uid, std::int64_t euid);
 
-// Root, or (after the privilege drop, issue #5) CAP_SETUID and CAP_SETGID kept on this thread.
-bool may_switch_identity();
-bool may_switch_identity(std::int64_t euid);  // with the geteuid() the caller has read
+// Root (`euid`, the geteuid() the caller has read, is 0), or (after the privilege drop, issue #5)
+// CAP_SETUID and CAP_SETGID kept on this thread.
+bool may_switch_identity(std::int64_t euid);
 
 }  // namespace mailslot::delivery
