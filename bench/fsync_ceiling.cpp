@@ -3,6 +3,7 @@
 // create tmp/<name> O_EXCL, write, fsync, link into new/, fsync new/, unlink tmp/<name>.
 // An LMTP server cannot deliver durably faster than this; bench/compare sets its figures beside it.
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,9 +30,12 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage =
-    "usage: fsync-ceiling --dir DIR --threads T --seconds S [--size 4096] [--shared-dir] [--json]\n"
+    "usage: fsync-ceiling --dir DIR --threads T --seconds S [--size 4096] [--shared-dir] [--pause-us 0]\n"
+    "                     [--json]\n"
     "  each thread loops: create tmp/NAME O_EXCL, write SIZE bytes, fsync, link into new/NAME,\n"
     "  fsync new/, unlink tmp/NAME; in DIR/t<i>/ (or one DIR/shared/ with --shared-dir).\n"
+    "  --pause-us N: each thread sleeps N microseconds between two deliveries, as an LMTP session\n"
+    "  spends time between two commits on its round trips (a diagnostic, not the ceiling).\n"
     "  Everything it creates is removed at the end.\n";
 
 struct Options {
@@ -41,6 +45,7 @@ struct Options {
   std::size_t size = 4096;
   bool shared_dir = false;
   bool json = false;
+  std::size_t pause_us = 0;
 };
 
 std::size_t parse_count(std::string_view flag, std::string_view text) {
@@ -66,6 +71,9 @@ Options parse_options(int argc, char** argv) {
       o.dir = argv[++i];
     } else if (flag == "--threads") {
       o.threads = parse_count(flag, argv[++i]);
+    } else if (flag == "--pause-us") {
+      o.pause_us = parse_count(flag, argv[++i]);
+      if (o.pause_us > 1'000'000) throw std::invalid_argument("--pause-us: at most 1000000");
     } else if (flag == "--size") {
       o.size = parse_count(flag, argv[++i]);
     } else if (flag == "--seconds") {
@@ -112,7 +120,9 @@ struct Worker {
   std::vector<std::uint32_t> latency_us;
   std::string error;
 
-  void run(const std::string& content, Clock::time_point until) {
+  void run(const std::string& content, Clock::time_point until, std::size_t pause_us) {
+    // The default timer slack (50 us) would lengthen every pause by as much.
+    if (pause_us > 0) ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     Fd tmp(::open((base / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     Fd fresh(::open((base / "new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (tmp.get() < 0 || fresh.get() < 0) {
@@ -128,6 +138,10 @@ struct Worker {
       auto done = Clock::now();
       latency_us.push_back(static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(done - now).count()));
+      if (pause_us > 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+        done = Clock::now();
+      }
       now = done;
     }
   }
@@ -184,7 +198,7 @@ int run(const Options& o) {
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   {
     std::vector<std::jthread> threads;
-    for (auto& w : workers) threads.emplace_back([&w, &content, until] { w.run(content, until); });
+    for (auto& w : workers) threads.emplace_back([&w, &content, until, &o] { w.run(content, until, o.pause_us); });
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
@@ -206,15 +220,15 @@ int run(const Options& o) {
   std::sort(latency.begin(), latency.end());
   const double ops_per_s = static_cast<double>(ops) / elapsed;
   const double p50 = percentile_ms(latency, 50), p99 = percentile_ms(latency, 99);
-  std::printf("threads=%zu ops=%llu seconds=%.3f ops_per_s=%.1f\n", o.threads,
-              static_cast<unsigned long long>(ops), elapsed, ops_per_s);
+  std::printf("threads=%zu ops=%llu seconds=%.3f ops_per_s=%.1f pause_us=%zu\n", o.threads,
+              static_cast<unsigned long long>(ops), elapsed, ops_per_s, o.pause_us);
   std::printf("latency_ms p50=%.2f p99=%.2f\n", p50, p99);
   if (o.json) {
     std::printf(
         "{\"threads\":%zu,\"ops\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"size\":%zu,\"shared_dir\":%s,"
-        "\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+        "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"pause_us\":%zu}\n",
         o.threads, static_cast<unsigned long long>(ops), elapsed, ops_per_s, o.size,
-        o.shared_dir ? "true" : "false", p50, p99);
+        o.shared_dir ? "true" : "false", p50, p99, o.pause_us);
   }
   return status;
 }
