@@ -138,8 +138,9 @@ struct Worker {
       auto done = Clock::now();
       latency_us.push_back(static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(done - now).count()));
-      if (pause_us > 0) {
-        std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+      if (pause_us > 0 && done < until) {  // a pause ends with the window: time after it is not measured
+        std::this_thread::sleep_until(
+            std::min<Clock::time_point>(done + std::chrono::microseconds(pause_us), until));
         done = Clock::now();
       }
       now = done;
@@ -198,7 +199,9 @@ int run(const Options& o) {
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   {
     std::vector<std::jthread> threads;
-    for (auto& w : workers) threads.emplace_back([&w, &content, until, &o] { w.run(content, until, o.pause_us); });
+    const std::size_t pause_us = o.pause_us;
+    for (auto& w : workers)
+      threads.emplace_back([&w, &content, until, pause_us] { w.run(content, until, pause_us); });
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
