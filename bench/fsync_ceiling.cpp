@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "machine_cpu.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -170,32 +172,6 @@ struct Worker {
   }
 };
 
-// The whole machine's CPU time so far, from the first line of /proc/stat (every CPU, every process
-// and kernel thread), in seconds: what the file-system work costs beyond this process (the journal's
-// and the loop device's threads, interrupts), for bench/compare's "VM CPU per delivery" rows.
-struct MachineCpu {
-  bool ok = false;
-  double busy = 0;    // user + nice + system + irq + softirq
-  double idle = 0;    // idle, not waiting for I/O
-  double iowait = 0;  // idle with I/O outstanding: a CPU that could have run something
-  double steal = 0;   // taken by the hypervisor
-};
-
-MachineCpu machine_cpu() {
-  MachineCpu m;
-  std::FILE* f = std::fopen("/proc/stat", "r");
-  if (f == nullptr) return m;
-  unsigned long long v[8] = {};
-  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                            &v[5], &v[6], &v[7]);
-  std::fclose(f);
-  const long tck = ::sysconf(_SC_CLK_TCK);
-  if (n != 8 || tck <= 0) return m;
-  const auto s = [tck](unsigned long long t) { return static_cast<double>(t) / static_cast<double>(tck); };
-  m = {true, s(v[0] + v[1] + v[2] + v[5] + v[6]), s(v[3]), s(v[4]), s(v[7])};
-  return m;
-}
-
 double percentile_ms(std::vector<std::uint32_t>& sorted_us, double p) {
   if (sorted_us.empty()) return 0;
   auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted_us.size())));
@@ -220,7 +196,7 @@ int run(const Options& o) {
   }
 
   const std::string content(o.size, 'x');
-  const MachineCpu cpu0 = machine_cpu();
+  const bench::MachineCpu cpu0 = bench::machine_cpu();
   const auto start = Clock::now();
   const auto until =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
@@ -231,7 +207,7 @@ int run(const Options& o) {
       threads.emplace_back([&w, &content, until, pause_us] { w.run(content, until, pause_us); });
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const MachineCpu cpu1 = machine_cpu();  // before the clean-up below, which is not the ceiling's work
+  const bench::MachineCpu cpu1 = bench::machine_cpu();  // before the clean-up below, which is not the ceiling's work
 
   std::error_code ignored;
   for (const auto& t : trees) fs::remove_all(t, ignored);
@@ -254,26 +230,14 @@ int run(const Options& o) {
   std::printf("threads=%zu ops=%llu seconds=%.3f ops_per_s=%.1f pause_us=%zu\n", o.threads,
               static_cast<unsigned long long>(ops), elapsed, ops_per_s, o.pause_us);
   std::printf("latency_ms p50=%.2f p99=%.2f\n", p50, p99);
-  const bool have_cpu = cpu0.ok && cpu1.ok && ops > 0;
-  const double busy = cpu1.busy - cpu0.busy, idle = cpu1.idle - cpu0.idle, iowait = cpu1.iowait - cpu0.iowait,
-               steal = cpu1.steal - cpu0.steal;
-  if (have_cpu) {
-    std::printf("machine_cpu busy_s=%.2f idle_s=%.2f iowait_s=%.2f steal_s=%.2f busy_us_per_op=%.1f\n", busy, idle,
-                iowait, steal, busy / static_cast<double>(ops) * 1e6);
-  }
+  const bench::MachineCpuReport machine = bench::machine_cpu_report(cpu0, cpu1, ops);
+  std::fputs(machine.line.c_str(), stdout);
   if (o.json) {
-    std::string machine;
-    if (have_cpu) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, ",\"machine_busy_s\":%.2f,\"machine_idle_s\":%.2f,\"machine_iowait_s\":%.2f,"
-                    "\"machine_steal_s\":%.2f", busy, idle, iowait, steal);
-      machine = buf;
-    }
     std::printf(
         "{\"threads\":%zu,\"ops\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"size\":%zu,\"shared_dir\":%s,"
         "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"pause_us\":%zu%s}\n",
         o.threads, static_cast<unsigned long long>(ops), elapsed, ops_per_s, o.size,
-        o.shared_dir ? "true" : "false", p50, p99, o.pause_us, machine.c_str());
+        o.shared_dir ? "true" : "false", p50, p99, o.pause_us, machine.json.c_str());
   }
   return status;
 }
